@@ -1,0 +1,11 @@
+DROP TABLE device_events;
+DROP TABLE devices;
+DROP TABLE entitlement_features;
+DROP TABLE entitlements;
+DROP TABLE features;
+DROP TABLE product_releases;
+DROP TABLE products;
+DROP TABLE memberships;
+DROP TABLE users;
+DROP TABLE roles;
+DROP TABLE tenants;

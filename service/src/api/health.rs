@@ -1,0 +1,53 @@
+//! Liveness, readiness and metrics.
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// The process is alive and serving HTTP.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// Ready when the database answers, a policy bundle is active and the signer signs.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let database = match state.db.ping().await {
+        Ok(()) => json!({ "ok": true, "backend": state.db.backend().name() }),
+        Err(err) => {
+            json!({ "ok": false, "backend": state.db.backend().name(), "error": err.to_string() })
+        }
+    };
+    let policies = json!({ "ok": true, "version": state.policies.load().version });
+    let signer = match state.signer.check().await {
+        Ok(()) => {
+            json!({ "ok": true, "backend": state.signer.backend(), "kid": state.signer.kid() })
+        }
+        Err(err) => {
+            json!({ "ok": false, "backend": state.signer.backend(), "error": err.to_string() })
+        }
+    };
+    let ready = [&database, &policies, &signer]
+        .iter()
+        .all(|c| c["ok"] == true);
+    let body = json!({
+        "status": if ready { "ready" } else { "unready" },
+        "checks": { "database": database, "policies": policies, "signer": signer },
+    });
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// Prometheus text exposition.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let (in_use, idle) = state.db.pool_state();
+    state
+        .metrics
+        .set_gauges(state.cache.entry_count(), in_use, idle);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}

@@ -1,0 +1,223 @@
+//! The command line: `licet serve | demo | migrate | import | policy check`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::db::migrate;
+use crate::decision::{self, DecisionRequest};
+use crate::licensing::{demo, import};
+use crate::startup::{self, Application};
+use crate::telemetry;
+
+/// licet: signed licence decisions from Cedar policies.
+#[derive(Debug, Parser)]
+#[command(name = "licet", version, about)]
+pub struct Cli {
+    /// Configuration file (YAML); `LICET__SECTION__KEY` variables override it.
+    #[arg(long, short, global = true, env = "LICET_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the decision API.
+    Serve,
+    /// Load the demo data set, print example requests with their answers, and serve.
+    Demo,
+    /// Apply pending database migrations.
+    Migrate {
+        /// Only list pending migrations; exit 1 when there are some.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Import tenants, products, features, entitlements, users and devices from a YAML file.
+    Import {
+        file: PathBuf,
+        /// Validate and report what would change, then roll back.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Work with policy bundles.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate the configured bundle strictly against its schema and print its version.
+    Check,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&config.log);
+    match dispatch(cli.command, config) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve => serve(config, false),
+        Command::Demo => serve(config, true),
+        Command::Migrate { check } => run_migrate(&config, check),
+        Command::Import { file, dry_run } => run_import(&config, &file, dry_run),
+        Command::Policy {
+            command: PolicyCommand::Check,
+        } => {
+            let bundle = startup::load_bundle(&config)?;
+            for warning in &bundle.warnings {
+                println!("warning: {warning}");
+            }
+            println!(
+                "ok: {} policies in {} files, version {}",
+                bundle.meta.len(),
+                bundle.source.policies.len(),
+                bundle.version
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
+    let system = actix_web::rt::System::new();
+    system.block_on(async move {
+        let app = Application::build(config)?;
+        if demo {
+            load_demo(&app).await?;
+        }
+        app.run_until_stopped().await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn run_migrate(config: &Config, check: bool) -> anyhow::Result<ExitCode> {
+    let mut config = config.clone();
+    config.database.migrate_on_start = false;
+    let db = startup::open_database(&config)?;
+    let mut conn = db.conn()?;
+    if check {
+        let pending = migrate::pending(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if pending.is_empty() {
+            println!("no pending migrations");
+            return Ok(ExitCode::SUCCESS);
+        }
+        for name in &pending {
+            println!("pending: {name}");
+        }
+        return Ok(ExitCode::from(1));
+    }
+    let applied = migrate::run_pending(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if applied.is_empty() {
+        println!("database is up to date");
+    }
+    for name in applied {
+        println!("applied: {name}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_import(config: &Config, file: &Path, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let name = file.display().to_string();
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read `{name}`"))?;
+    let data = import::parse(&name, &text)?;
+    let db = startup::open_database(config)?;
+    let mut conn = db.conn()?;
+    if dry_run {
+        let summary = import::dry_run(&mut conn, &name, &data)?;
+        println!("dry run, nothing written: {summary}");
+    } else {
+        let summary = import::import(&mut conn, &name, &data)?;
+        println!("{name}: {summary}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Imports the demo data and prints example requests with what they return.
+async fn load_demo(app: &Application) -> anyhow::Result<()> {
+    let state = app.state();
+    let today = chrono::Utc::now().date_naive();
+    let text = demo::data(today).map_err(|e| anyhow::anyhow!(e))?;
+    let data = import::parse("demo/demo.yaml", &text)?;
+    let summary = import::apply(&state, "demo/demo.yaml", data).await?;
+    println!("demo data loaded ({summary})\n");
+
+    let host = state
+        .config
+        .server
+        .bind
+        .rsplit_once(':')
+        .map_or("127.0.0.1", |(host, _)| host);
+    let base = format!("http://{host}:{}", app.port());
+    let examples = [
+        (
+            "an active device-bound contract",
+            "acme",
+            "d-7f3a",
+            "cad.export",
+            "2.4.1",
+            "prod",
+        ),
+        (
+            "a contract in its grace period",
+            "globex",
+            "g-ws-01",
+            "cad.render",
+            "3.1.0",
+            "prod",
+        ),
+        (
+            "a contract whose grace period is over",
+            "initech",
+            "i-node-1",
+            "sim.solve",
+            "2.0.0",
+            "prod",
+        ),
+    ];
+    for (label, tenant, device, feature, version, env) in examples {
+        let body = serde_json::json!({
+            "tenant": tenant,
+            "principal": { "type": "Device", "id": device },
+            "action": "use",
+            "resource": { "type": "Feature", "id": feature },
+            "context": { "product_version": version, "environment": env },
+        });
+        let request: DecisionRequest = serde_json::from_value(body.clone())?;
+        let answer = decision::decide(&state, request.validate()?, "demo").await?;
+        println!("# {label}");
+        println!("curl -s {base}/v1/decisions -H 'content-type: application/json' -d '{body}'");
+        println!(
+            "# -> {{\"decision\":\"{}\",\"reasons\":{:?},\"advice\":{:?},\"policy_version\":\"{}\",\"token\":\"{}...\", ...}}\n",
+            answer.decision,
+            answer.reasons,
+            answer.advice,
+            answer.policy_version,
+            &answer.token[..24.min(answer.token.len())]
+        );
+    }
+    println!("# public keys: curl -s {base}/.well-known/jwks.json");
+    println!("# active policies: curl -s {base}/v1/policies/active\n");
+    Ok(())
+}

@@ -1,0 +1,440 @@
+//! Typed configuration: built-in defaults, overlaid by an optional YAML file, overlaid by
+//! `LICET__SECTION__KEY` environment variables, then checked against bounds.
+//!
+//! Every key is documented in the sample `licet.yaml` at the top of the repository.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_yaml::{Mapping, Value};
+
+/// The prefix of environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "LICET__";
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file `{path}`: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration file `{path}` is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable `{var}` does not name a configuration key")]
+    UnknownEnvKey { var: String },
+    #[error("configuration key `{key}` is not valid: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// The whole configuration of a licet process.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub policies: PolicyConfig,
+    pub signing: SigningConfig,
+    pub cache: CacheConfig,
+    pub log: LogConfig,
+}
+
+/// HTTP listener and process settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on; port 0 picks a free port.
+    pub bind: String,
+    /// Worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// Directory for the SQLite database and the local signing key.
+    pub data_dir: PathBuf,
+    /// Largest accepted request body in bytes.
+    pub body_limit_bytes: usize,
+    /// How long a graceful shutdown waits for requests in flight.
+    pub shutdown_timeout_seconds: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            workers: 0,
+            data_dir: PathBuf::from("data"),
+            body_limit_bytes: 64 * 1024,
+            shutdown_timeout_seconds: 30,
+        }
+    }
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://...`; unset means `sqlite://<data_dir>/licet.db`.
+    pub url: Option<String>,
+    /// Largest number of pooled connections.
+    pub pool_size: u32,
+    /// How long a request waits for a pooled connection before answering 503.
+    pub pool_timeout_seconds: u64,
+    /// Apply pending migrations when the service starts.
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            pool_size: 8,
+            pool_timeout_seconds: 5,
+            migrate_on_start: true,
+        }
+    }
+}
+
+/// Which policy bundle to load.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Folder of `*.cedar` files; unset means the bundle built into the binary.
+    pub dir: Option<PathBuf>,
+    /// The Cedar schema file; required when `dir` is set.
+    pub schema: Option<PathBuf>,
+}
+
+/// How decisions are signed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SigningConfig {
+    /// Signer backend; `local` keeps an RSA key in the data directory.
+    pub backend: String,
+    /// PKCS#8 PEM file of the local key; unset means `<data_dir>/signing-key.pem`.
+    pub key_file: Option<PathBuf>,
+    /// Size of a newly created local key in bits.
+    pub key_bits: usize,
+    /// How long a signed decision stays valid.
+    pub token_ttl_seconds: u64,
+}
+
+impl Default for SigningConfig {
+    fn default() -> Self {
+        Self {
+            backend: "local".into(),
+            key_file: None,
+            key_bits: 2048,
+            token_ttl_seconds: 300,
+        }
+    }
+}
+
+/// The entity cache in front of the database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Longest time a cached entity slice is used: the staleness bound for changes made by
+    /// another process (another replica, or `licet import`). 0 disables the cache.
+    pub ttl_seconds: u64,
+    /// Largest number of cached slices.
+    pub max_entries: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            ttl_seconds: 5,
+            max_entries: 100_000,
+        }
+    }
+}
+
+/// Log output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `licet=debug,info`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` when given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Like [`Config::load`] with an explicit set of environment variables.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let defaults = serde_yaml::to_value(Config::default()).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<defaults>"),
+            message: e.to_string(),
+        })?;
+        let mut tree = defaults.clone();
+        let origin = file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("<environment>"));
+
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let overlay: Value = serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+            if !overlay.is_null() {
+                merge(&mut tree, overlay);
+            }
+        }
+
+        for (var, raw) in env {
+            let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            let Some(default_node) = lookup(&defaults, &path) else {
+                return Err(ConfigError::UnknownEnvKey { var });
+            };
+            set(&mut tree, &path, env_value(default_node, &raw));
+        }
+
+        let config: Config = serde_yaml::from_value(tree).map_err(|e| ConfigError::Parse {
+            path: origin,
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every bound; the error names the offending key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.into(),
+            })
+        };
+        if self.server.bind.parse::<SocketAddr>().is_err() {
+            return invalid(
+                "server.bind",
+                "expected an address such as `127.0.0.1:8080`",
+            );
+        }
+        if self.server.workers > 512 {
+            return invalid("server.workers", "must be between 0 (one per core) and 512");
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.server.body_limit_bytes) {
+            return invalid(
+                "server.body_limit_bytes",
+                "must be between 1024 and 16777216",
+            );
+        }
+        if self.server.shutdown_timeout_seconds > 3600 {
+            return invalid("server.shutdown_timeout_seconds", "must be at most 3600");
+        }
+        if let Some(url) = &self.database.url
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            return invalid("database.url", "must start with `sqlite:` or `postgres://`");
+        }
+        if !(1..=512).contains(&self.database.pool_size) {
+            return invalid("database.pool_size", "must be between 1 and 512");
+        }
+        if !(1..=300).contains(&self.database.pool_timeout_seconds) {
+            return invalid("database.pool_timeout_seconds", "must be between 1 and 300");
+        }
+        if self.policies.dir.is_some() != self.policies.schema.is_some() {
+            return invalid(
+                "policies.schema",
+                "set `policies.dir` and `policies.schema` together",
+            );
+        }
+        if self.signing.backend != "local" {
+            return invalid("signing.backend", "the only signer backend is `local`");
+        }
+        if ![2048, 3072, 4096].contains(&self.signing.key_bits) {
+            return invalid("signing.key_bits", "must be 2048, 3072 or 4096");
+        }
+        if !(1..=86_400).contains(&self.signing.token_ttl_seconds) {
+            return invalid("signing.token_ttl_seconds", "must be between 1 and 86400");
+        }
+        if self.cache.ttl_seconds > 3600 {
+            return invalid("cache.ttl_seconds", "must be at most 3600");
+        }
+        if self.cache.max_entries == 0 {
+            return invalid("cache.max_entries", "must be at least 1");
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            return invalid("log.format", "must be `text` or `json`");
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        self.database.url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.server.data_dir.join("licet.db").display()
+            )
+        })
+    }
+
+    /// The local signing key file, defaulting to one in the data directory.
+    pub fn key_file(&self) -> PathBuf {
+        self.signing
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join("signing-key.pem"))
+    }
+}
+
+/// Overlays `overlay` onto `base`, key by key for mappings.
+fn merge(base: &mut Value, overlay: Value) {
+    match (base, overlay) {
+        (Value::Mapping(base), Value::Mapping(overlay)) => {
+            for (key, value) in overlay {
+                match base.get_mut(&key) {
+                    Some(slot) => merge(slot, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (slot, value) => *slot = value,
+    }
+}
+
+fn lookup<'a>(tree: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter()
+        .try_fold(tree, |node, key| node.as_mapping()?.get(key.as_str()))
+}
+
+fn set(tree: &mut Value, path: &[String], value: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut node = tree;
+    for key in parents {
+        if !node.is_mapping() {
+            *node = Value::Mapping(Mapping::new());
+        }
+        let Value::Mapping(map) = node else { return };
+        node = map
+            .entry(Value::from(key.as_str()))
+            .or_insert(Value::Mapping(Mapping::new()));
+    }
+    if let Value::Mapping(map) = node {
+        map.insert(Value::from(last.as_str()), value);
+    }
+}
+
+/// Reads an environment value as the type the key has: text keys keep the text as it is,
+/// other keys (numbers, booleans) are read as YAML scalars.
+fn env_value(default_node: &Value, raw: &str) -> Value {
+    match default_node {
+        Value::String(_) | Value::Null => Value::String(raw.to_string()),
+        _ => serde_yaml::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_work_without_a_file() {
+        let config = Config::load_from(None, env(&[])).unwrap();
+        assert_eq!(config.server.bind, "127.0.0.1:8080");
+        assert_eq!(config.database_url(), "sqlite://data/licet.db");
+        assert_eq!(config.key_file(), PathBuf::from("data/signing-key.pem"));
+        assert_eq!(config.server.body_limit_bytes, 65536);
+    }
+
+    #[test]
+    fn environment_overrides_file_and_keeps_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("licet.yaml");
+        std::fs::write(
+            &file,
+            "database:\n  pool_size: 4\ncache:\n  ttl_seconds: 9\n",
+        )
+        .unwrap();
+        let vars = env(&[
+            ("LICET__DATABASE__POOL_SIZE", "12"),
+            ("LICET__DATABASE__URL", "postgres://db/licet"),
+            ("LICET__SERVER__DATA_DIR", "/var/lib/licet"),
+            ("PATH", "/bin"),
+        ]);
+        let config = Config::load_from(Some(&file), vars).unwrap();
+        assert_eq!(config.database.pool_size, 12);
+        assert_eq!(config.cache.ttl_seconds, 9);
+        assert_eq!(config.database_url(), "postgres://db/licet");
+        assert_eq!(config.server.data_dir, PathBuf::from("/var/lib/licet"));
+    }
+
+    #[test]
+    fn out_of_bounds_value_names_the_key() {
+        let err = Config::load_from(None, env(&[("LICET__DATABASE__POOL_SIZE", "0")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configuration key `database.pool_size` is not valid: must be between 1 and 512"
+        );
+    }
+
+    #[test]
+    fn unknown_environment_key_is_refused() {
+        let err = Config::load_from(None, env(&[("LICET__DATABASE__POLL_SIZE", "3")])).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::UnknownEnvKey { var } if var == "LICET__DATABASE__POLL_SIZE")
+        );
+    }
+
+    #[test]
+    fn unknown_file_key_is_refused_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("licet.yaml");
+        std::fs::write(&file, "server:\n  bnd: 1.2.3.4:1\n").unwrap();
+        let err = Config::load_from(Some(&file), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `bnd`"), "{err}");
+    }
+
+    #[test]
+    fn policy_dir_without_schema_is_refused() {
+        let err =
+            Config::load_from(None, env(&[("LICET__POLICIES__DIR", "policies")])).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                key: "policies.schema",
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,130 @@
+//! The portable table definitions, shared by both backends.
+
+diesel::table! {
+    tenants (id) {
+        id -> Text,
+        name -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    roles (id) {
+        id -> Text,
+        description -> Text,
+    }
+}
+
+diesel::table! {
+    users (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        display_name -> Text,
+        email -> Nullable<Text>,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    memberships (tenant_id, user_id, role_id) {
+        tenant_id -> Text,
+        user_id -> Text,
+        role_id -> Text,
+    }
+}
+
+diesel::table! {
+    products (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    product_releases (product_id, version) {
+        product_id -> Text,
+        version -> Text,
+        released_on -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    features (id) {
+        id -> Text,
+        product_id -> Text,
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    entitlements (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        product_id -> Text,
+        model -> Text,
+        seats -> BigInt,
+        environments -> Text,
+        starts_at -> Timestamp,
+        expires_at -> Timestamp,
+        grace_seconds -> BigInt,
+        min_version -> Nullable<Text>,
+        max_version -> Nullable<Text>,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    entitlement_features (tenant_id, entitlement_id, feature_id) {
+        tenant_id -> Text,
+        entitlement_id -> Text,
+        feature_id -> Text,
+    }
+}
+
+diesel::table! {
+    devices (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        fingerprint -> Text,
+        name -> Text,
+        entitlement_id -> Nullable<Text>,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    device_events (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        device_id -> Text,
+        at -> Timestamp,
+        event -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    tenants,
+    roles,
+    users,
+    memberships,
+    products,
+    product_releases,
+    features,
+    entitlements,
+    entitlement_features,
+    devices,
+    device_events,
+);

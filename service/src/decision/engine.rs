@@ -1,0 +1,251 @@
+//! Evaluating one decision with Cedar: build the entities and the request from the slice,
+//! ask the authorizer once per candidate entitlement, and read reason and advice codes from
+//! the annotations of the policies that determined each answer.
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+
+use cedar_policy::{Authorizer, Context, Decision, Entities, EntityUid, Request};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::{Value, json};
+
+use super::slice::{EntitlementView, PrincipalView, TenantSlice};
+use crate::policy::{NOT_ENTITLED, PolicyBundle};
+
+/// Everything one evaluation needs.
+pub struct EvalInput<'a> {
+    pub tenant: &'a TenantSlice,
+    pub principal: &'a PrincipalView,
+    pub feature: &'a str,
+    pub product: &'a str,
+    pub version: i64,
+    pub environment: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// The combined answer over all candidate entitlements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    pub allowed: bool,
+    /// Reason codes of a deny, sorted; empty for an allow.
+    pub reasons: Vec<String>,
+    /// Advice codes of an allow, sorted.
+    pub advice: Vec<String>,
+    /// The entitlement that granted an allow.
+    pub entitlement: Option<String>,
+    /// Ids of the policies that determined the answer, sorted.
+    pub policies: Vec<String>,
+}
+
+/// Evaluates `input` under `bundle`.
+///
+/// The candidates are the principal's bound entitlement when it has one, otherwise every
+/// entitlement of the tenant for the feature's product. The first candidate that allows (with
+/// the least advice) wins; when none allows, the deny lists every reason that applied to any
+/// candidate. With no candidate at all, Cedar is asked without an entitlement and nothing
+/// permits: `NOT_ENTITLED`.
+pub fn evaluate(bundle: &PolicyBundle, input: &EvalInput<'_>) -> Result<Evaluation, String> {
+    let candidates: Vec<&EntitlementView> = match &input.principal.entitlement {
+        Some(bound) => input
+            .tenant
+            .entitlements
+            .iter()
+            .filter(|e| &e.row.id == bound)
+            .collect(),
+        None => input
+            .tenant
+            .entitlements
+            .iter()
+            .filter(|e| e.row.product_id == input.product)
+            .collect(),
+    };
+
+    if candidates.is_empty() {
+        return evaluate_one(bundle, input, None);
+    }
+    let mut denied = Vec::new();
+    let mut best: Option<Evaluation> = None;
+    for candidate in candidates {
+        let outcome = evaluate_one(bundle, input, Some(candidate))?;
+        if outcome.allowed {
+            if best
+                .as_ref()
+                .is_none_or(|b| outcome.advice.len() < b.advice.len())
+            {
+                best = Some(outcome);
+            }
+        } else {
+            denied.push(outcome);
+        }
+    }
+    if let Some(allow) = best {
+        return Ok(allow);
+    }
+    let reasons: BTreeSet<String> = denied
+        .iter()
+        .flat_map(|d| d.reasons.iter().cloned())
+        .collect();
+    let policies: BTreeSet<String> = denied
+        .iter()
+        .flat_map(|d| d.policies.iter().cloned())
+        .collect();
+    Ok(Evaluation {
+        allowed: false,
+        reasons: reasons.into_iter().collect(),
+        advice: Vec::new(),
+        entitlement: None,
+        policies: policies.into_iter().collect(),
+    })
+}
+
+fn evaluate_one(
+    bundle: &PolicyBundle,
+    input: &EvalInput<'_>,
+    entitlement: Option<&EntitlementView>,
+) -> Result<Evaluation, String> {
+    let entities =
+        Entities::from_json_value(entities_json(input, entitlement), Some(&bundle.schema))
+            .map_err(|e| format!("entities do not match the schema: {e}"))?;
+    let action = uid("Action", "use")?;
+    let context = Context::from_json_value(
+        context_json(input, entitlement),
+        Some((&bundle.schema, &action)),
+    )
+    .map_err(|e| format!("context does not match the schema: {e}"))?;
+    let request = Request::new(
+        uid(input.principal.kind.as_str(), &input.principal.id)?,
+        action,
+        uid("Feature", input.feature)?,
+        context,
+        Some(&bundle.schema),
+    )
+    .map_err(|e| format!("request does not match the schema: {e}"))?;
+
+    let response = Authorizer::new().is_authorized(&request, &bundle.policies, &entities);
+    for error in response.diagnostics().errors() {
+        tracing::warn!(error = %error, "a policy failed to evaluate and was skipped");
+    }
+    let policies: Vec<String> = response
+        .diagnostics()
+        .reason()
+        .map(ToString::to_string)
+        .collect();
+    let codes = |pick: fn(&crate::policy::PolicyMeta) -> Option<&String>| -> Vec<String> {
+        let set: BTreeSet<String> = response
+            .diagnostics()
+            .reason()
+            .filter_map(|id| bundle.meta.get(id).and_then(pick).cloned())
+            .collect();
+        set.into_iter().collect()
+    };
+    let mut sorted = policies;
+    sorted.sort();
+    Ok(match response.decision() {
+        Decision::Allow => Evaluation {
+            allowed: true,
+            reasons: Vec::new(),
+            advice: codes(|m| m.advice.as_ref()),
+            entitlement: entitlement.map(|e| e.row.id.clone()),
+            policies: sorted,
+        },
+        Decision::Deny => {
+            let mut reasons = codes(|m| m.reason.as_ref());
+            if reasons.is_empty() {
+                reasons.push(NOT_ENTITLED.to_string());
+            }
+            Evaluation {
+                allowed: false,
+                reasons,
+                advice: Vec::new(),
+                entitlement: None,
+                policies: sorted,
+            }
+        }
+    })
+}
+
+fn uid(kind: &str, id: &str) -> Result<EntityUid, String> {
+    let type_name = cedar_policy::EntityTypeName::from_str(&format!("Licet::{kind}"))
+        .map_err(|e| e.to_string())?;
+    Ok(EntityUid::from_type_name_and_id(
+        type_name,
+        cedar_policy::EntityId::new(id),
+    ))
+}
+
+fn entity_ref(kind: &str, id: &str) -> Value {
+    json!({ "__entity": { "type": format!("Licet::{kind}"), "id": id } })
+}
+
+fn datetime(time: &NaiveDateTime) -> Value {
+    json!({ "__extn": { "fn": "datetime", "arg": time.format("%Y-%m-%dT%H:%M:%SZ").to_string() } })
+}
+
+fn entities_json(input: &EvalInput<'_>, entitlement: Option<&EntitlementView>) -> Value {
+    let tenant = &input.tenant.tenant;
+    let principal = input.principal;
+    let mut parents = vec![json!({ "type": "Licet::Tenant", "id": tenant.id })];
+    parents.extend(
+        principal
+            .roles
+            .iter()
+            .map(|r| json!({ "type": "Licet::Role", "id": r })),
+    );
+    let mut list = vec![
+        json!({ "uid": { "type": "Licet::Tenant", "id": tenant.id }, "attrs": { "status": tenant.status }, "parents": [] }),
+        json!({ "uid": { "type": "Licet::Product", "id": input.product }, "attrs": {}, "parents": [] }),
+        json!({
+            "uid": { "type": "Licet::Feature", "id": input.feature },
+            "attrs": { "product": entity_ref("Product", input.product) },
+            "parents": [{ "type": "Licet::Product", "id": input.product }]
+        }),
+        json!({
+            "uid": { "type": format!("Licet::{}", principal.kind.as_str()), "id": principal.id },
+            "attrs": { "tenant": entity_ref("Tenant", &tenant.id), "status": principal.status },
+            "parents": parents
+        }),
+    ];
+    list.extend(
+        principal.roles.iter().map(
+            |r| json!({ "uid": { "type": "Licet::Role", "id": r }, "attrs": {}, "parents": [] }),
+        ),
+    );
+    if let Some(e) = entitlement {
+        let row = &e.row;
+        if row.product_id != input.product {
+            list.push(json!({ "uid": { "type": "Licet::Product", "id": row.product_id }, "attrs": {}, "parents": [] }));
+        }
+        list.push(json!({
+            "uid": { "type": "Licet::Entitlement", "id": row.id },
+            "attrs": {
+                "tenant": entity_ref("Tenant", &row.tenant_id),
+                "product": entity_ref("Product", &row.product_id),
+                "model": row.model,
+                "seats": row.seats,
+                "features": e.features.iter().map(|f| entity_ref("Feature", f)).collect::<Vec<_>>(),
+                "environments": e.environments,
+                "starts_at": datetime(&row.starts_at),
+                "expires_at": datetime(&row.expires_at),
+                "grace": { "__extn": { "fn": "duration", "arg": format!("{}s", row.grace_seconds) } },
+                "min_version": e.min_version,
+                "max_version": e.max_version,
+                "status": row.status,
+            },
+            "parents": []
+        }));
+    }
+    Value::Array(list)
+}
+
+fn context_json(input: &EvalInput<'_>, entitlement: Option<&EntitlementView>) -> Value {
+    let mut context = json!({
+        "tenant": entity_ref("Tenant", &input.tenant.tenant.id),
+        "now": { "__extn": { "fn": "datetime", "arg": input.now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string() } },
+        "environment": input.environment,
+        "product_version": input.version,
+    });
+    if let (Some(e), Some(map)) = (entitlement, context.as_object_mut()) {
+        map.insert("entitlement".into(), entity_ref("Entitlement", &e.row.id));
+    }
+    context
+}

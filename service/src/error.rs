@@ -1,0 +1,227 @@
+//! The one place where errors become HTTP answers: `application/problem+json` bodies
+//! (RFC 9457) carrying a stable machine-readable `code`.
+//!
+//! Domain layers return their own error enums; `From` impls here decide the status and code.
+//! A 5xx body never says anything internal: the cause goes to the log instead.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::ContentType;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::db::DbError;
+use crate::decision::DecisionError;
+use crate::signing::SignError;
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An error answer: status, stable code and a human message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    code: &'a str,
+    detail: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, detail)
+    }
+
+    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+    }
+
+    pub fn unavailable(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, detail)
+    }
+
+    /// A fault of ours; the detail is fixed so nothing internal leaks.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "an internal error occurred; it has been logged",
+        )
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = ProblemBody {
+            kind: format!("urn:licet:problem:{}", self.code.to_ascii_lowercase()),
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            code: self.code,
+            detail: &self.detail,
+        };
+        let json = serde_json::to_string(&body).unwrap_or_else(|_| "{}".into());
+        HttpResponse::build(self.status)
+            .insert_header(ContentType(PROBLEM_JSON.parse().unwrap_or(mime_json())))
+            .body(json)
+    }
+}
+
+fn mime_json() -> actix_web::mime::Mime {
+    actix_web::mime::APPLICATION_JSON
+}
+
+impl From<DecisionError> for ApiError {
+    fn from(err: DecisionError) -> Self {
+        let detail = err.to_string();
+        match err {
+            DecisionError::UnknownTenant(_) => Self::not_found("TENANT_NOT_FOUND", detail),
+            DecisionError::UnknownPrincipal { .. } => {
+                Self::not_found("PRINCIPAL_NOT_FOUND", detail)
+            }
+            DecisionError::UnknownFeature(_) => Self::not_found("FEATURE_NOT_FOUND", detail),
+            DecisionError::InvalidVersion { .. } => Self::bad_request("INVALID_VERSION", detail),
+            DecisionError::InvalidField { .. } => Self::unprocessable("INVALID_FIELD", detail),
+            DecisionError::Db(db) => db.into(),
+            DecisionError::Sign(sign) => sign.into(),
+            DecisionError::Policy(message) => {
+                tracing::error!(error = %message, "policy evaluation failed");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                Self::unavailable(
+                    "DATABASE_UNAVAILABLE",
+                    "the database is unavailable; retry shortly",
+                )
+            }
+            DbError::Query(cause) => {
+                tracing::error!(error = %cause, "database query failed");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl From<SignError> for ApiError {
+    fn from(err: SignError) -> Self {
+        tracing::error!(error = %err, "signing failed");
+        Self::unavailable(
+            "SIGNING_UNAVAILABLE",
+            "decisions cannot be signed right now; retry shortly",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_and_code(err: impl Into<ApiError>) -> (u16, &'static str) {
+        let err = err.into();
+        (err.status.as_u16(), err.code)
+    }
+
+    #[test]
+    fn decision_errors_map_to_their_status_and_code() {
+        assert_eq!(
+            status_and_code(DecisionError::UnknownTenant("x".into())),
+            (404, "TENANT_NOT_FOUND")
+        );
+        assert_eq!(
+            status_and_code(DecisionError::UnknownPrincipal {
+                kind: "Device".into(),
+                id: "d".into()
+            }),
+            (404, "PRINCIPAL_NOT_FOUND")
+        );
+        assert_eq!(
+            status_and_code(DecisionError::UnknownFeature("f".into())),
+            (404, "FEATURE_NOT_FOUND")
+        );
+        assert_eq!(
+            status_and_code(DecisionError::InvalidVersion {
+                field: "context.product_version",
+                value: "x".into(),
+                reason: "bad".into()
+            }),
+            (400, "INVALID_VERSION")
+        );
+        assert_eq!(
+            status_and_code(DecisionError::InvalidField {
+                field: "action",
+                message: "m".into()
+            }),
+            (422, "INVALID_FIELD")
+        );
+        assert_eq!(
+            status_and_code(DecisionError::Policy("p".into())),
+            (500, "INTERNAL")
+        );
+    }
+
+    #[test]
+    fn database_errors_map_to_503_or_500() {
+        assert_eq!(
+            status_and_code(DbError::Unavailable("down".into())),
+            (503, "DATABASE_UNAVAILABLE")
+        );
+        assert_eq!(
+            status_and_code(DbError::Query("boom".into())),
+            (500, "INTERNAL")
+        );
+    }
+
+    #[test]
+    fn signing_errors_map_to_503() {
+        assert_eq!(
+            status_and_code(SignError::Key("k".into())),
+            (503, "SIGNING_UNAVAILABLE")
+        );
+    }
+
+    #[test]
+    fn internal_error_body_says_nothing_internal() {
+        let response = ApiError::internal().error_response();
+        assert_eq!(response.status().as_u16(), 500);
+        assert_eq!(
+            response.headers().get("content-type").unwrap(),
+            PROBLEM_JSON
+        );
+    }
+}

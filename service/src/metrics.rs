@@ -1,0 +1,172 @@
+//! One struct owns the Prometheus registry and every metric licet exports.
+//!
+//! Labels are bounded: route templates (never raw paths), status codes, decision outcomes,
+//! cache names and signer backends.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
+
+/// Histogram buckets (seconds) that resolve a p99 between 1 and 50 ms.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03,
+    0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// Every metric, cheap to clone (the handles share their state).
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    decision_duration: HistogramVec,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    sign_duration: HistogramVec,
+    sign_errors: IntCounterVec,
+    cache_lookups: IntCounterVec,
+    cache_entries: IntGauge,
+    db_connections: IntGaugeVec,
+    policy_info: IntGaugeVec,
+}
+
+impl Metrics {
+    /// Builds the registry. Fails only if two metrics share a name, a programming error.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let histogram = |name: &str, help: &str, labels: &[&str]| {
+            HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+                labels,
+            )
+        };
+        let metrics = Self {
+            decision_duration: histogram(
+                "licet_decision_duration_seconds",
+                "Time to answer a decision, from validated request to signed token, by outcome",
+                &["decision"],
+            )?,
+            http_requests: IntCounterVec::new(
+                Opts::new(
+                    "licet_http_requests_total",
+                    "HTTP requests answered, by route template and status",
+                ),
+                &["route", "status"],
+            )?,
+            http_duration: histogram(
+                "licet_http_request_duration_seconds",
+                "Time to answer an HTTP request, by route template",
+                &["route"],
+            )?,
+            sign_duration: histogram(
+                "licet_sign_duration_seconds",
+                "Time to sign one token, by backend",
+                &["backend"],
+            )?,
+            sign_errors: IntCounterVec::new(
+                Opts::new(
+                    "licet_sign_errors_total",
+                    "Signing attempts that failed, by backend",
+                ),
+                &["backend"],
+            )?,
+            cache_lookups: IntCounterVec::new(
+                Opts::new(
+                    "licet_cache_lookups_total",
+                    "Entity cache lookups, by cache and result (hit or miss)",
+                ),
+                &["cache", "result"],
+            )?,
+            cache_entries: IntGauge::new(
+                "licet_cache_entries",
+                "Entries held in the entity caches",
+            )?,
+            db_connections: IntGaugeVec::new(
+                Opts::new(
+                    "licet_db_pool_connections",
+                    "Database pool connections, by state (in_use or idle)",
+                ),
+                &["state"],
+            )?,
+            policy_info: IntGaugeVec::new(
+                Opts::new(
+                    "licet_policy_info",
+                    "The active policy bundle version (value 1)",
+                ),
+                &["version"],
+            )?,
+            registry,
+        };
+        let r = &metrics.registry;
+        r.register(Box::new(metrics.decision_duration.clone()))?;
+        r.register(Box::new(metrics.http_requests.clone()))?;
+        r.register(Box::new(metrics.http_duration.clone()))?;
+        r.register(Box::new(metrics.sign_duration.clone()))?;
+        r.register(Box::new(metrics.sign_errors.clone()))?;
+        r.register(Box::new(metrics.cache_lookups.clone()))?;
+        r.register(Box::new(metrics.cache_entries.clone()))?;
+        r.register(Box::new(metrics.db_connections.clone()))?;
+        r.register(Box::new(metrics.policy_info.clone()))?;
+        Ok(metrics)
+    }
+
+    pub fn observe_decision(&self, decision: &str, elapsed: Duration) {
+        self.decision_duration
+            .with_label_values(&[decision])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn observe_request(&self, route: &str, status: u16, elapsed: Duration) {
+        self.http_requests
+            .with_label_values(&[route, &status.to_string()])
+            .inc();
+        self.http_duration
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records a signature: its duration, or an error when `elapsed` is `None`.
+    pub fn observe_signing(&self, backend: &str, elapsed: Option<Duration>) {
+        match elapsed {
+            Some(d) => self
+                .sign_duration
+                .with_label_values(&[backend])
+                .observe(d.as_secs_f64()),
+            None => self.sign_errors.with_label_values(&[backend]).inc(),
+        }
+    }
+
+    pub fn cache_lookup(&self, cache: &str, hit: bool) {
+        self.cache_lookups
+            .with_label_values(&[cache, if hit { "hit" } else { "miss" }])
+            .inc();
+    }
+
+    /// Sets the gauges that are read at scrape time.
+    pub fn set_gauges(&self, cache_entries: u64, pool_in_use: u32, pool_idle: u32) {
+        self.cache_entries
+            .set(i64::try_from(cache_entries).unwrap_or(i64::MAX));
+        self.db_connections
+            .with_label_values(&["in_use"])
+            .set(i64::from(pool_in_use));
+        self.db_connections
+            .with_label_values(&["idle"])
+            .set(i64::from(pool_idle));
+    }
+
+    /// Marks `version` as the active policy bundle.
+    pub fn set_policy_version(&self, version: &str) {
+        self.policy_info.reset();
+        self.policy_info.with_label_values(&[version]).set(1);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        let encoder = prometheus::TextEncoder::new();
+        if let Err(err) = encoder.encode(&self.registry.gather(), &mut buffer) {
+            tracing::error!(error = %err, "cannot encode metrics");
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}

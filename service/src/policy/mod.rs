@@ -1,0 +1,13 @@
+//! Policy bundles: the Cedar schema plus every policy file, loaded, validated strictly and
+//! identified by the SHA-256 of their canonical form.
+//!
+//! Evaluation of requests lives in `decision`; this module only knows policies.
+
+mod bundle;
+mod source;
+
+pub use bundle::{BundleError, PolicyBundle, PolicyMeta};
+pub use source::{BundleFile, BundleSource};
+
+/// The reason given for a deny that no `forbid` policy explains.
+pub const NOT_ENTITLED: &str = "NOT_ENTITLED";

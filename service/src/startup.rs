@@ -1,0 +1,142 @@
+//! Building the application from a configuration: policies, database, signer, caches, and the
+//! HTTP server bound to its listener (port 0 picks a free port, as tests do).
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+
+use crate::api;
+use crate::config::Config;
+use crate::db::{Database, connection_redacted, migrate};
+use crate::decision::slice::EntityCache;
+use crate::metrics::Metrics;
+use crate::policy::{BundleSource, PolicyBundle};
+use crate::signing::{LocalSigner, Signer};
+use crate::state::AppState;
+use crate::telemetry;
+
+/// A configured application, bound to its port, not yet serving.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    state: web::Data<AppState>,
+}
+
+/// Loads the policy bundle the configuration names.
+pub fn load_bundle(config: &Config) -> anyhow::Result<PolicyBundle> {
+    let source = match (&config.policies.dir, &config.policies.schema) {
+        (Some(dir), Some(schema)) => BundleSource::from_dir(dir, schema)?,
+        _ => BundleSource::embedded(),
+    };
+    Ok(PolicyBundle::compile(source)?)
+}
+
+/// Opens the database the configuration names and applies pending migrations when asked to.
+pub fn open_database(config: &Config) -> anyhow::Result<Database> {
+    let url = config.database_url();
+    let timeout = Duration::from_secs(config.database.pool_timeout_seconds);
+    let db = Database::connect(&url, config.database.pool_size, timeout)
+        .with_context(|| format!("cannot open database `{}`", connection_redacted(&url)))?;
+    if config.database.migrate_on_start {
+        let mut conn = db.conn()?;
+        let applied = migrate::run_pending(&mut conn)
+            .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+        if !applied.is_empty() {
+            tracing::info!(migrations = ?applied, "applied database migrations");
+        }
+    }
+    Ok(db)
+}
+
+/// Builds the shared state: everything but the HTTP server.
+pub fn build_state(config: Config) -> anyhow::Result<AppState> {
+    let bundle = load_bundle(&config)?;
+    for warning in &bundle.warnings {
+        tracing::warn!(warning = %warning, "policy validation warning");
+    }
+    tracing::info!(version = %bundle.version, policies = bundle.meta.len(), "policy bundle loaded");
+
+    let db = open_database(&config)?;
+    let key_file = config.key_file();
+    let signer = Signer::Local(
+        LocalSigner::load_or_create(&key_file, config.signing.key_bits).with_context(|| {
+            "cannot load the local signing key (`signing.key_file`)".to_string()
+        })?,
+    );
+    tracing::info!(
+        backend = signer.backend(),
+        kid = signer.kid(),
+        "signer ready"
+    );
+
+    let metrics = Metrics::new()?;
+    metrics.set_policy_version(&bundle.version);
+    let cache = EntityCache::new(
+        Duration::from_secs(config.cache.ttl_seconds),
+        config.cache.max_entries,
+        metrics.clone(),
+    );
+    Ok(AppState {
+        config,
+        db,
+        policies: ArcSwap::from_pointee(bundle),
+        signer,
+        cache,
+        metrics,
+    })
+}
+
+impl Application {
+    /// Builds the state and binds `server.bind`.
+    pub fn build(config: Config) -> anyhow::Result<Self> {
+        let bind = config.server.bind.clone();
+        let state = web::Data::new(build_state(config)?);
+        let listener = TcpListener::bind(&bind)
+            .with_context(|| format!("cannot listen on `{bind}` (`server.bind`)"))?;
+        Self::serve(state, listener)
+    }
+
+    /// Serves `state` on an already bound listener.
+    pub fn serve(state: web::Data<AppState>, listener: TcpListener) -> anyhow::Result<Self> {
+        let port = listener.local_addr()?.port();
+        let limit = state.config.server.body_limit_bytes;
+        let shared = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(shared.clone())
+                .wrap(from_fn(telemetry::access_log))
+                .configure(|cfg| api::configure(cfg, limit))
+                .default_service(web::to(api::not_found))
+        })
+        .shutdown_timeout(state.config.server.shutdown_timeout_seconds);
+        if state.config.server.workers > 0 {
+            server = server.workers(state.config.server.workers);
+        }
+        let server = server.listen(listener)?.run();
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state, for tools and tests that act beside the server.
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGINT or SIGTERM, then drains requests in flight.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tracing::info!(port = self.port, "licet is serving");
+        self.server.await
+    }
+}

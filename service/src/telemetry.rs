@@ -1,0 +1,97 @@
+//! Logging setup and the request middleware that gives every request an id, one structured
+//! log line, and its metrics.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, web};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogConfig;
+use crate::state::AppState;
+
+/// The header that carries the request id in and out.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The id of the request being served, in request extensions.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The tenant a request concerned, set by handlers that know it, for the access log.
+#[derive(Debug, Clone)]
+pub struct TenantTag(pub String);
+
+/// Installs the global tracing subscriber. `RUST_LOG` overrides `log.level`.
+pub fn init(config: &LogConfig) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = if config.format == "json" {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+    // A subscriber installed earlier (tests start several applications) is kept.
+    drop(result);
+}
+
+/// Accepts a caller's request id when it is short and plain, otherwise makes one.
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// One access log line and the HTTP metrics for every request.
+pub async fn access_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let id = request_id(&req);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().to_string();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+
+    let mut res = next.call(req).await?;
+
+    let elapsed = started.elapsed();
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
+    let status = res.status().as_u16();
+    let tenant = res
+        .request()
+        .extensions()
+        .get::<TenantTag>()
+        .map(|t| t.0.clone())
+        .unwrap_or_default();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    if let Some(state) = state {
+        state.metrics.observe_request(&route, status, elapsed);
+    }
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::error!(%method, %route, status, latency_ms, request_id = %id, %tenant, "request");
+    } else {
+        tracing::info!(%method, %route, status, latency_ms, request_id = %id, %tenant, "request");
+    }
+    Ok(res)
+}

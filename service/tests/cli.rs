@@ -1,0 +1,236 @@
+//! The `licet` binary: import, migrate, policy check, and refusing a broken bundle at start.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn licet(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_licet"))
+        .args(args)
+        .env("LICET__SERVER__DATA_DIR", dir)
+        .env("LICET__LOG__LEVEL", "warn")
+        .env_remove("LICET_CONFIG")
+        .output()
+        .expect("the licet binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const CONTRACTS: &str = r#"
+products:
+  - id: cad
+    name: Draftwise CAD
+    releases: [{ version: 3.0.0 }]
+    features:
+      - { id: cad.view, name: View }
+      - { id: cad.export, name: Export }
+tenants:
+  - id: acme
+    name: Acme
+    users:
+      - { id: u-1, display_name: Ada }
+    entitlements:
+      - id: e-1
+        product: cad
+        model: device
+        seats: 5
+        features: [cad.view, cad.export]
+        environments: [prod]
+        starts_at: 2026-01-01
+        expires_at: 2027-01-01T00:00:00Z
+        grace_days: 14
+        min_version: 2.0.0
+        max_version: 4.0.0
+    devices:
+      - { id: d-1, fingerprint: fp-1, name: One, entitlement: e-1 }
+      - { id: d-2, fingerprint: fp-2, name: Two, status: revoked }
+"#;
+
+#[test]
+fn importing_the_same_file_twice_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("contracts.yaml");
+    std::fs::write(&file, CONTRACTS).unwrap();
+    let path = file.to_str().unwrap();
+
+    let first = licet(dir.path(), &["import", path]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert_eq!(
+        text(&first.stdout).trim(),
+        format!(
+            "{path}: created: 2 devices, 1 entitlements, 2 features, 1 products, 1 releases, 1 tenants, 1 users; updated: nothing; unchanged: nothing"
+        )
+    );
+
+    let second = licet(dir.path(), &["import", path]);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert_eq!(
+        text(&second.stdout).trim(),
+        format!(
+            "{path}: created: nothing; updated: nothing; unchanged: 2 devices, 1 entitlements, 2 features, 1 products, 1 releases, 1 tenants, 1 users"
+        )
+    );
+
+    let changed = CONTRACTS.replace("seats: 5", "seats: 6");
+    std::fs::write(&file, changed).unwrap();
+    let dry = licet(dir.path(), &["import", "--dry-run", path]);
+    assert!(
+        text(&dry.stdout).contains("updated: 1 entitlements"),
+        "{}",
+        text(&dry.stdout)
+    );
+    let third = licet(dir.path(), &["import", path]);
+    assert!(
+        text(&third.stdout).contains("updated: 1 entitlements;"),
+        "{}",
+        text(&third.stdout)
+    );
+}
+
+#[test]
+fn an_invalid_import_writes_nothing_and_names_file_entry_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broken.yaml");
+    let broken = CONTRACTS
+        .replace("expires_at: 2027-01-01T00:00:00Z", "expires_at: 2025-01-01")
+        .replace("fp-2", "fp-1");
+    std::fs::write(&file, broken).unwrap();
+    let path = file.to_str().unwrap();
+
+    let out = licet(dir.path(), &["import", path]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{path}: 2 problem(s) found, nothing was written")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{path}: tenant `acme`, entitlement `e-1`, field `expires_at`: `2025-01-01` must be later than starts_at `2026-01-01`")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "tenant `acme`, device `d-2`, field `fingerprint`: `fp-1` appears more than once"
+        ),
+        "{stderr}"
+    );
+
+    // Nothing was written: the valid file now imports everything as new.
+    std::fs::write(&file, CONTRACTS).unwrap();
+    let out = licet(dir.path(), &["import", path]);
+    assert!(
+        text(&out.stdout).contains("created: 2 devices, 1 entitlements, 2 features, 1 products"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn migrate_reports_and_applies_pending_migrations() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = licet(dir.path(), &["migrate", "--check"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        text(&check.stdout).starts_with("pending: "),
+        "{}",
+        text(&check.stdout)
+    );
+    let run = licet(dir.path(), &["migrate"]);
+    assert!(
+        text(&run.stdout).starts_with("applied: "),
+        "{}",
+        text(&run.stdout)
+    );
+    let again = licet(dir.path(), &["migrate", "--check"]);
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(text(&again.stdout).trim(), "no pending migrations");
+}
+
+fn copy_bundle(to: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::create_dir_all(to.join("policies")).unwrap();
+    for entry in std::fs::read_dir(root.join("policies")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|x| x == "cedar") {
+            std::fs::copy(&path, to.join("policies").join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::copy(
+        root.join("schema/licet.cedarschema"),
+        to.join("licet.cedarschema"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_policy_that_breaks_the_schema_stops_the_start_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_bundle(dir.path());
+    let file = dir.path().join("policies/version.cedar");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let broken = original.replace("context.product_version <", "context.product_versoin <");
+    std::fs::write(&file, &broken).unwrap();
+    let line = broken
+        .lines()
+        .position(|l| l.contains("product_versoin"))
+        .unwrap()
+        + 1;
+
+    let out = Command::new(env!("CARGO_BIN_EXE_licet"))
+        .args(["serve"])
+        .env("LICET__SERVER__DATA_DIR", dir.path())
+        .env("LICET__SERVER__BIND", "127.0.0.1:0")
+        .env("LICET__POLICIES__DIR", dir.path().join("policies"))
+        .env(
+            "LICET__POLICIES__SCHEMA",
+            dir.path().join("licet.cedarschema"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("policy bundle refused, 1 problem(s):"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "policies/version.cedar:{line}: policy `version.out-of-range`"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("product_versoin"), "{stderr}");
+    assert!(
+        !dir.path().join("licet.db").exists(),
+        "nothing is created before the bundle is valid"
+    );
+}
+
+#[test]
+fn policy_check_prints_the_version_of_the_shipped_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = licet(dir.path(), &["policy", "check"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("ok: 14 policies in 6 files, version sha256:"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_bad_configuration_value_names_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_licet"))
+        .args(["serve"])
+        .env("LICET__SIGNING__TOKEN_TTL_SECONDS", "0")
+        .env("LICET__SERVER__DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "error: configuration key `signing.token_ttl_seconds` is not valid: must be between 1 and 86400"
+    );
+}

@@ -1,0 +1,219 @@
+//! Starting the real application on port 0 against a fresh SQLite file or a fresh PostgreSQL
+//! database, and talking to it over HTTP.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::sync::Once;
+
+use actix_web::web;
+use diesel::{Connection, RunQueryDsl};
+use licet::config::Config;
+use licet::startup::{Application, build_state};
+use licet::state::AppState;
+use serde_json::Value;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running application and what it needs to live.
+pub struct TestApp {
+    pub base: String,
+    pub state: web::Data<AppState>,
+    pub dir: tempfile::TempDir,
+    pub database_url: String,
+}
+
+/// The server that PostgreSQL tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("LICET_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Creates an empty database on the test server and returns its URL.
+pub fn fresh_postgres_database() -> String {
+    let admin = postgres_admin_url();
+    let name = format!("licet_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = diesel::PgConnection::establish(&admin).unwrap_or_else(|e| {
+        panic!("PostgreSQL is needed at `{admin}` (set LICET_TEST_POSTGRES_URL): {e}")
+    });
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .unwrap();
+    let (path, query) = admin
+        .split_once('?')
+        .map_or((admin.as_str(), None), |(p, q)| (p, Some(q)));
+    let (base, _) = path.rsplit_once('/').unwrap();
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// A configuration for a test: its own data folder and database, a free port.
+pub fn test_config(backend: Backend, dir: &tempfile::TempDir) -> Config {
+    let mut config = Config::default();
+    config.server.bind = "127.0.0.1:0".into();
+    config.server.workers = 2;
+    config.server.data_dir = dir.path().to_path_buf();
+    config.server.shutdown_timeout_seconds = 1;
+    config.database.url = Some(match backend {
+        Backend::Sqlite => format!("sqlite://{}/licet.db", dir.path().display()),
+        Backend::Postgres => fresh_postgres_database(),
+    });
+    config.database.pool_size = 4;
+    config
+}
+
+static KEY_ONCE: Once = Once::new();
+
+/// One signing key for every test of a binary: key generation is slow in debug builds.
+fn shared_key(dir: &tempfile::TempDir) {
+    let cache = std::env::temp_dir().join("licet-test-signing-key.pem");
+    KEY_ONCE.call_once(|| {
+        if !cache.exists() {
+            let scratch = tempfile::tempdir().unwrap();
+            let path = scratch.path().join("k.pem");
+            licet::signing::LocalSigner::load_or_create(&path, 2048).unwrap();
+            std::fs::copy(&path, &cache).unwrap();
+        }
+    });
+    let target = dir.path().join("signing-key.pem");
+    std::fs::copy(&cache, &target).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
+/// Starts the application with `adjust` applied to the test configuration.
+pub fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(backend, &dir);
+    adjust(&mut config);
+    shared_key(&dir);
+    let database_url = config.database_url();
+    let state = web::Data::new(build_state(config).unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = Application::serve(state.clone(), listener).unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        state,
+        dir,
+        database_url,
+    }
+}
+
+pub fn spawn(backend: Backend) -> TestApp {
+    spawn_with(backend, |_| {})
+}
+
+/// An HTTP answer reduced to what tests check.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+    pub text: String,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Answer {
+        status,
+        content_type,
+        body,
+        text,
+    }
+}
+
+impl TestApp {
+    /// Imports the demo data set for today through the running application's state.
+    pub async fn load_demo(&self) {
+        let text = licet::licensing::demo::data(chrono::Utc::now().date_naive()).unwrap();
+        self.import_text(&text).await;
+    }
+
+    /// Imports YAML through the application's state, as an in-process change would.
+    pub async fn import_text(&self, text: &str) {
+        let data = licet::licensing::import::parse("test.yaml", text).unwrap();
+        licet::licensing::import::apply(&self.state, "test.yaml", data)
+            .await
+            .unwrap();
+    }
+
+    /// Runs a blocking HTTP call off the async runtime.
+    async fn call(&self, f: impl FnOnce(ureq::Agent) -> Answer + Send + 'static) -> Answer {
+        actix_web::rt::task::spawn_blocking(move || f(agent()))
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        let url = format!("{}{path}", self.base);
+        self.call(move |a| answer(a.get(&url).call().unwrap()))
+            .await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Answer {
+        self.post_raw(path, "application/json", body.to_string())
+            .await
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: String) -> Answer {
+        let url = format!("{}{path}", self.base);
+        let content_type = content_type.to_string();
+        self.call(move |a| {
+            answer(
+                a.post(&url)
+                    .header("content-type", &content_type)
+                    .send(body.as_bytes())
+                    .unwrap(),
+            )
+        })
+        .await
+    }
+
+    pub async fn decide(&self, body: &Value) -> Answer {
+        self.post_json("/v1/decisions", body).await
+    }
+}
+
+/// A decision request for a device.
+pub fn device_request(
+    tenant: &str,
+    device: &str,
+    feature: &str,
+    version: &str,
+    env: &str,
+) -> Value {
+    serde_json::json!({
+        "tenant": tenant,
+        "principal": { "type": "Device", "id": device },
+        "action": "use",
+        "resource": { "type": "Feature", "id": feature },
+        "context": { "product_version": version, "environment": env },
+    })
+}
