@@ -37,6 +37,9 @@ pub fn load_bundle(config: &Config) -> anyhow::Result<PolicyBundle> {
 
 /// Opens the database the configuration names and applies pending migrations when asked to.
 pub fn open_database(config: &Config) -> anyhow::Result<Database> {
+    if config.database.url.is_none() {
+        prepare_data_dir(&config.server.data_dir)?;
+    }
     let url = config.database_url();
     let timeout = Duration::from_secs(config.database.pool_timeout_seconds);
     let db = Database::connect(&url, config.database.pool_size, timeout)
@@ -52,9 +55,30 @@ pub fn open_database(config: &Config) -> anyhow::Result<Database> {
     Ok(db)
 }
 
+/// Creates the data directory, readable by its owner only, when it does not exist yet.
+pub fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).with_context(|| {
+        format!(
+            "cannot create the data directory `{}` (`server.data_dir`)",
+            dir.display()
+        )
+    })
+}
+
 /// Builds the shared state: everything but the HTTP server.
 pub fn build_state(config: Config) -> anyhow::Result<AppState> {
     let bundle = load_bundle(&config)?;
+    prepare_data_dir(&config.server.data_dir)?;
     for warning in &bundle.warnings {
         tracing::warn!(warning = %warning, "policy validation warning");
     }

@@ -87,7 +87,8 @@ pub async fn access_log(
     if let Some(state) = state {
         state.metrics.observe_request(&route, status, elapsed);
     }
-    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    // Microsecond resolution is plenty and keeps the log line short.
+    let latency_ms = elapsed.as_micros() as f64 / 1000.0;
     if status >= 500 {
         tracing::error!(%method, %route, status, latency_ms, request_id = %id, %tenant, "request");
     } else {

@@ -95,11 +95,10 @@ impl r2d2::ManageConnection for ConnectionManager {
             Backend::Postgres => PgConnection::establish(&self.target).map(DbConnection::Postgres),
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.target)?;
-                // WAL lets readers work beside the one writer; the busy timeout makes writers
-                // wait for each other instead of failing at once.
+                // Writers wait for each other instead of failing at once; WAL (set when the
+                // manager was made) lets readers work beside the one writer.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                    "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConnection::Sqlite(conn))

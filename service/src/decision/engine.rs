@@ -249,3 +249,129 @@ fn context_json(input: &EvalInput<'_>, entitlement: Option<&EntitlementView>) ->
     }
     context
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, NaiveDate, TimeZone};
+
+    use super::*;
+    use crate::db::models::{Entitlement, Tenant};
+    use crate::decision::request::PrincipalKind;
+    use crate::policy::BundleSource;
+
+    fn at(y: i32, m: u32, d: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(y, m, d)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+    }
+
+    fn slice(grace_days: i64) -> TenantSlice {
+        let row = Entitlement {
+            tenant_id: "t".into(),
+            id: "e".into(),
+            product_id: "cad".into(),
+            model: "device".into(),
+            seats: 1,
+            environments: "[\"prod\"]".into(),
+            starts_at: at(2026, 1, 1),
+            expires_at: at(2026, 7, 1),
+            grace_seconds: grace_days * 86_400,
+            min_version: None,
+            max_version: None,
+            status: "active".into(),
+            created_at: at(2026, 1, 1),
+            updated_at: at(2026, 1, 1),
+        };
+        TenantSlice {
+            tenant: Tenant {
+                id: "t".into(),
+                name: "T".into(),
+                status: "active".into(),
+                created_at: at(2026, 1, 1),
+                updated_at: at(2026, 1, 1),
+            },
+            entitlements: vec![EntitlementView {
+                row,
+                features: vec!["cad.view".into()],
+                environments: vec!["prod".into()],
+                min_version: 0,
+                max_version: crate::licensing::version::UNBOUNDED,
+            }],
+        }
+    }
+
+    fn decide(slice: &TenantSlice, now: DateTime<Utc>) -> (bool, Vec<String>, Vec<String>) {
+        let bundle = PolicyBundle::compile(BundleSource::embedded()).unwrap();
+        let principal = PrincipalView {
+            kind: PrincipalKind::Device,
+            id: "d".into(),
+            status: "active".into(),
+            entitlement: None,
+            roles: vec![],
+        };
+        let input = EvalInput {
+            tenant: slice,
+            principal: &principal,
+            feature: "cad.view",
+            product: "cad",
+            version: 1,
+            environment: "prod",
+            now,
+        };
+        let out = evaluate(&bundle, &input).unwrap();
+        (out.allowed, out.reasons, out.advice)
+    }
+
+    fn utc(time: NaiveDateTime) -> DateTime<Utc> {
+        Utc.from_utc_datetime(&time)
+    }
+
+    #[test]
+    fn grace_period_boundaries() {
+        let s = slice(7);
+        let expiry = utc(at(2026, 7, 1));
+        let grace_end = expiry + Duration::days(7);
+        let second = Duration::seconds(1);
+        let grace = vec!["IN_GRACE".to_string()];
+        assert_eq!(
+            decide(&s, expiry - second),
+            (true, vec![], vec![]),
+            "last second of the term"
+        );
+        assert_eq!(
+            decide(&s, expiry),
+            (true, vec![], grace.clone()),
+            "the instant of expiry"
+        );
+        assert_eq!(
+            decide(&s, grace_end - second),
+            (true, vec![], grace),
+            "last second of grace"
+        );
+        assert_eq!(
+            decide(&s, grace_end),
+            (false, vec!["EXPIRED".into()], vec![]),
+            "first second after"
+        );
+    }
+
+    #[test]
+    fn without_grace_the_term_ends_at_expiry() {
+        let s = slice(0);
+        let expiry = utc(at(2026, 7, 1));
+        assert!(decide(&s, expiry - Duration::milliseconds(1)).0);
+        assert_eq!(decide(&s, expiry), (false, vec!["EXPIRED".into()], vec![]));
+    }
+
+    #[test]
+    fn use_before_the_start_is_not_yet_valid() {
+        let s = slice(7);
+        let start = utc(at(2026, 1, 1));
+        assert_eq!(
+            decide(&s, start - Duration::seconds(1)),
+            (false, vec!["NOT_YET_VALID".into()], vec![])
+        );
+        assert!(decide(&s, start).0);
+    }
+}

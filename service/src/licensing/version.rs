@@ -89,6 +89,7 @@ mod tests {
     fn known_values_are_stable() {
         assert_eq!(enc("0.0.0"), 1);
         assert_eq!(enc("2.4.1"), (2 << 41) | (4 << 21) | (1 << 1) | 1);
+        assert_eq!(enc("2.4.1"), 4_398_054_899_715);
         assert_eq!(enc("v2.4.1+build.7"), enc("2.4.1"));
     }
 

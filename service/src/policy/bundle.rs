@@ -356,7 +356,10 @@ mod tests {
         // One problem for each principal type the policy could apply to.
         assert_eq!(err.problems.len(), 2, "{err}");
         for problem in &err.problems {
-            assert_eq!((problem.file.as_str(), problem.line), ("policies/zz.cedar", 6));
+            assert_eq!(
+                (problem.file.as_str(), problem.line),
+                ("policies/zz.cedar", 6)
+            );
             assert!(problem.message.contains("attribute `colour`"), "{err}");
         }
     }
