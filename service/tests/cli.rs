@@ -234,3 +234,63 @@ fn a_bad_configuration_value_names_its_key() {
         "error: configuration key `signing.token_ttl_seconds` is not valid: must be between 1 and 86400"
     );
 }
+
+#[test]
+fn json_logs_carry_one_line_per_request_with_route_status_and_request_id() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_licet"))
+        .args(["serve"])
+        .env("LICET__SERVER__DATA_DIR", dir.path())
+        .env("LICET__SERVER__BIND", "127.0.0.1:0")
+        .env("LICET__SERVER__WORKERS", "1")
+        .env("LICET__LOG__FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+
+    let port = loop {
+        let line = lines.next().expect("licet logs until it serves").unwrap();
+        let event: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
+        if event["message"] == "licet is serving" {
+            break event["port"].as_u64().unwrap();
+        }
+    };
+    let url = format!("http://127.0.0.1:{port}/v1/decisions");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let body = r#"{"tenant":"acme","principal":{"type":"Device","id":"d"},"action":"use","resource":{"type":"Feature","id":"f"},"context":{"product_version":"1.0.0","environment":"prod"}}"#;
+    let response = agent
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("x-request-id", "trace-me-1")
+        .send(body.as_bytes())
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    assert_eq!(
+        response.headers().get("x-request-id").unwrap(),
+        "trace-me-1"
+    );
+
+    let access = loop {
+        let line = lines.next().expect("an access line").unwrap();
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if event["message"] == "request" {
+            break event;
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(access["route"], "/v1/decisions");
+    assert_eq!(access["method"], "POST");
+    assert_eq!(access["status"], 404);
+    assert_eq!(access["request_id"], "trace-me-1");
+    assert_eq!(access["tenant"], "acme");
+    assert!(access["latency_ms"].as_f64().unwrap() > 0.0);
+}
