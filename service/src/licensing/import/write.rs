@@ -1,5 +1,5 @@
 //! Writing a validated import: insert what is new, update what differs, leave equal rows
-//! alone, and record device status changes in the device history.
+//! alone, and record device creation and status changes in the device history.
 
 use std::collections::BTreeSet;
 
@@ -15,51 +15,144 @@ use crate::db::models::*;
 use crate::db::schema::*;
 use crate::licensing::version::ProductVersion;
 
+/// Rows carry creation and update times that an import keeps rather than compares.
+trait Stamped: Clone + PartialEq {
+    fn stamps(&self) -> Option<(NaiveDateTime, NaiveDateTime)>;
+    fn with_stamps(self, created: NaiveDateTime, updated: NaiveDateTime) -> Self;
+}
+
+macro_rules! stamped {
+    ($($model:ty),*) => {$(
+        impl Stamped for $model {
+            fn stamps(&self) -> Option<(NaiveDateTime, NaiveDateTime)> {
+                Some((self.created_at, self.updated_at))
+            }
+            fn with_stamps(mut self, created: NaiveDateTime, updated: NaiveDateTime) -> Self {
+                self.created_at = created;
+                self.updated_at = updated;
+                self
+            }
+        }
+    )*};
+}
+
+macro_rules! unstamped {
+    ($($model:ty),*) => {$(
+        impl Stamped for $model {
+            fn stamps(&self) -> Option<(NaiveDateTime, NaiveDateTime)> {
+                None
+            }
+            fn with_stamps(self, _: NaiveDateTime, _: NaiveDateTime) -> Self {
+                self
+            }
+        }
+    )*};
+}
+
+stamped!(Tenant, User, Product, Entitlement, Device);
+unstamped!(Role, Feature, ProductRelease);
+
+/// What to do with a row from the file, given the row stored under its key.
+enum Plan<T> {
+    Insert(T),
+    Keep,
+    /// The new row, carrying the stored creation time and the import's update time.
+    Update(T),
+}
+
+fn plan<T: Stamped>(existing: Option<T>, fresh: T) -> Plan<T> {
+    let Some(old) = existing else {
+        return Plan::Insert(fresh);
+    };
+    match (old.stamps(), fresh.stamps()) {
+        (Some((created, updated)), Some((_, now))) => {
+            if fresh.clone().with_stamps(created, updated) == old {
+                Plan::Keep
+            } else {
+                Plan::Update(fresh.with_stamps(created, now))
+            }
+        }
+        _ if fresh == old => Plan::Keep,
+        _ => Plan::Update(fresh),
+    }
+}
+
+/// Inserts `$row` into `$table`, or updates the row stored at `$key` when it differs, and
+/// evaluates to the [`Change`] made.
+macro_rules! reconcile {
+    ($conn:expr, $table:ident, $model:ty, $key:expr, $row:expr) => {{
+        let existing = $table::table
+            .find($key)
+            .select(<$model>::as_select())
+            .first::<$model>($conn)
+            .optional()?;
+        match plan(existing, $row) {
+            Plan::Insert(row) => {
+                diesel::insert_into($table::table)
+                    .values(&row)
+                    .execute($conn)?;
+                Change::Created
+            }
+            Plan::Update(row) => {
+                diesel::update($table::table.find($key))
+                    .set(&row)
+                    .execute($conn)?;
+                Change::Updated
+            }
+            Plan::Keep => Change::Unchanged,
+        }
+    }};
+}
+
+/// Makes a stored set of ids equal `wanted`; true when it had to change.
+fn sync_set(
+    conn: &mut DbConnection,
+    current: Vec<String>,
+    wanted: &BTreeSet<&str>,
+    clear: impl FnOnce(&mut DbConnection) -> QueryResult<usize>,
+    mut add: impl FnMut(&mut DbConnection, &str) -> QueryResult<usize>,
+) -> QueryResult<bool> {
+    let current: BTreeSet<&str> = current.iter().map(String::as_str).collect();
+    if &current == wanted {
+        return Ok(false);
+    }
+    clear(conn)?;
+    // One row at a time: the multi-backend connection has no batch insert.
+    for id in wanted {
+        add(conn, id)?;
+    }
+    Ok(true)
+}
+
+/// A set change turns an unchanged record into an updated one.
+fn with_set_change(change: Change, set_changed: bool) -> Change {
+    if set_changed && change == Change::Unchanged {
+        Change::Updated
+    } else {
+        change
+    }
+}
+
 pub(super) fn write(
     conn: &mut DbConnection,
     data: &ImportFile,
     now: NaiveDateTime,
 ) -> Result<Summary, ImportError> {
     let mut summary = Summary::default();
-
     for role in &data.roles {
         let row = Role {
             id: role.id.clone(),
             description: role.description.clone(),
         };
-        let existing = roles::table
-            .find(&row.id)
-            .select(Role::as_select())
-            .first(conn)
-            .optional()?;
-        let change = match existing {
-            None => insert(diesel::insert_into(roles::table).values(&row).execute(conn))?,
-            Some(old) if old == row => Change::Unchanged,
-            Some(_) => update(
-                diesel::update(roles::table.find(&row.id))
-                    .set(&row)
-                    .execute(conn),
-            )?,
-        };
-        summary.count("roles", change);
+        summary.count("roles", reconcile!(conn, roles, Role, &role.id, row));
     }
-
     for product in &data.products {
         write_product(conn, product, now, &mut summary)?;
     }
-
     for tenant in &data.tenants {
         write_tenant(conn, tenant, now, &mut summary)?;
     }
     Ok(summary)
-}
-
-fn insert(result: QueryResult<usize>) -> QueryResult<Change> {
-    result.map(|_| Change::Created)
-}
-
-fn update(result: QueryResult<usize>) -> QueryResult<Change> {
-    result.map(|_| Change::Updated)
 }
 
 fn write_product(
@@ -68,40 +161,16 @@ fn write_product(
     now: NaiveDateTime,
     summary: &mut Summary,
 ) -> QueryResult<()> {
-    let existing = products::table
-        .find(&entry.id)
-        .select(Product::as_select())
-        .first(conn)
-        .optional()?;
-    let change = match existing {
-        None => {
-            let row = Product {
-                id: entry.id.clone(),
-                name: entry.name.clone(),
-                created_at: now,
-                updated_at: now,
-            };
-            insert(
-                diesel::insert_into(products::table)
-                    .values(&row)
-                    .execute(conn),
-            )?
-        }
-        Some(old) if old.name == entry.name => Change::Unchanged,
-        Some(old) => {
-            let row = Product {
-                name: entry.name.clone(),
-                updated_at: now,
-                ..old
-            };
-            update(
-                diesel::update(products::table.find(&entry.id))
-                    .set(&row)
-                    .execute(conn),
-            )?
-        }
+    let row = Product {
+        id: entry.id.clone(),
+        name: entry.name.clone(),
+        created_at: now,
+        updated_at: now,
     };
-    summary.count("products", change);
+    summary.count(
+        "products",
+        reconcile!(conn, products, Product, &entry.id, row),
+    );
 
     for release in &entry.releases {
         let row = ProductRelease {
@@ -109,26 +178,11 @@ fn write_product(
             version: release.version.clone(),
             released_on: release.released_on.clone(),
         };
-        let key = (&row.product_id, &row.version);
-        let existing = product_releases::table
-            .find(key)
-            .select(ProductRelease::as_select())
-            .first(conn)
-            .optional()?;
-        let change = match existing {
-            None => insert(
-                diesel::insert_into(product_releases::table)
-                    .values(&row)
-                    .execute(conn),
-            )?,
-            Some(old) if old == row => Change::Unchanged,
-            Some(_) => update(
-                diesel::update(product_releases::table.find(key))
-                    .set(&row)
-                    .execute(conn),
-            )?,
-        };
-        summary.count("releases", change);
+        let key = (&entry.id, &release.version);
+        summary.count(
+            "releases",
+            reconcile!(conn, product_releases, ProductRelease, key, row),
+        );
     }
 
     for feature in &entry.features {
@@ -137,25 +191,10 @@ fn write_product(
             product_id: entry.id.clone(),
             name: feature.name.clone(),
         };
-        let existing = features::table
-            .find(&row.id)
-            .select(Feature::as_select())
-            .first(conn)
-            .optional()?;
-        let change = match existing {
-            None => insert(
-                diesel::insert_into(features::table)
-                    .values(&row)
-                    .execute(conn),
-            )?,
-            Some(old) if old == row => Change::Unchanged,
-            Some(_) => update(
-                diesel::update(features::table.find(&row.id))
-                    .set(&row)
-                    .execute(conn),
-            )?,
-        };
-        summary.count("features", change);
+        summary.count(
+            "features",
+            reconcile!(conn, features, Feature, &feature.id, row),
+        );
     }
     Ok(())
 }
@@ -166,42 +205,14 @@ fn write_tenant(
     now: NaiveDateTime,
     summary: &mut Summary,
 ) -> QueryResult<()> {
-    let existing = tenants::table
-        .find(&entry.id)
-        .select(Tenant::as_select())
-        .first(conn)
-        .optional()?;
-    let change = match existing {
-        None => {
-            let row = Tenant {
-                id: entry.id.clone(),
-                name: entry.name.clone(),
-                status: entry.status.clone(),
-                created_at: now,
-                updated_at: now,
-            };
-            insert(
-                diesel::insert_into(tenants::table)
-                    .values(&row)
-                    .execute(conn),
-            )?
-        }
-        Some(old) if old.name == entry.name && old.status == entry.status => Change::Unchanged,
-        Some(old) => {
-            let row = Tenant {
-                name: entry.name.clone(),
-                status: entry.status.clone(),
-                updated_at: now,
-                ..old
-            };
-            update(
-                diesel::update(tenants::table.find(&entry.id))
-                    .set(&row)
-                    .execute(conn),
-            )?
-        }
+    let row = Tenant {
+        id: entry.id.clone(),
+        name: entry.name.clone(),
+        status: entry.status.clone(),
+        created_at: now,
+        updated_at: now,
     };
-    summary.count("tenants", change);
+    summary.count("tenants", reconcile!(conn, tenants, Tenant, &entry.id, row));
 
     for user in &entry.users {
         let change = write_user(conn, &entry.id, user, now)?;
@@ -224,13 +235,7 @@ fn write_user(
     entry: &UserEntry,
     now: NaiveDateTime,
 ) -> QueryResult<Change> {
-    let key = (tenant, entry.id.as_str());
-    let existing = users::table
-        .find(key)
-        .select(User::as_select())
-        .first(conn)
-        .optional()?;
-    let fresh = User {
+    let row = User {
         tenant_id: tenant.into(),
         id: entry.id.clone(),
         display_name: entry.display_name.clone(),
@@ -239,68 +244,33 @@ fn write_user(
         created_at: now,
         updated_at: now,
     };
-    let mut change = match existing {
-        None => insert(
-            diesel::insert_into(users::table)
-                .values(&fresh)
-                .execute(conn),
-        )?,
-        Some(old) => {
-            let candidate = User {
-                created_at: old.created_at,
-                updated_at: old.updated_at,
-                ..fresh.clone()
-            };
-            if candidate == old {
-                Change::Unchanged
-            } else {
-                let row = User {
-                    created_at: old.created_at,
-                    ..fresh
-                };
-                update(
-                    diesel::update(users::table.find(key))
-                        .set(&row)
-                        .execute(conn),
-                )?
-            }
-        }
-    };
+    let change = reconcile!(conn, users, User, (tenant, entry.id.as_str()), row);
 
-    let wanted: BTreeSet<&str> = entry.roles.iter().map(String::as_str).collect();
-    let current: Vec<String> = memberships::table
-        .filter(
-            memberships::tenant_id
-                .eq(tenant)
-                .and(memberships::user_id.eq(&entry.id)),
-        )
+    let mine = memberships::tenant_id
+        .eq(tenant)
+        .and(memberships::user_id.eq(&entry.id));
+    let current = memberships::table
+        .filter(mine)
         .select(memberships::role_id)
         .load(conn)?;
-    let current: BTreeSet<&str> = current.iter().map(String::as_str).collect();
-    if wanted != current {
-        diesel::delete(
-            memberships::table.filter(
-                memberships::tenant_id
-                    .eq(tenant)
-                    .and(memberships::user_id.eq(&entry.id)),
-            ),
-        )
-        .execute(conn)?;
-        for role in &wanted {
+    let wanted: BTreeSet<&str> = entry.roles.iter().map(String::as_str).collect();
+    let changed = sync_set(
+        conn,
+        current,
+        &wanted,
+        |conn| diesel::delete(memberships::table.filter(mine)).execute(conn),
+        |conn, role| {
             let row = Membership {
                 tenant_id: tenant.into(),
                 user_id: entry.id.clone(),
-                role_id: (*role).into(),
+                role_id: role.into(),
             };
             diesel::insert_into(memberships::table)
                 .values(&row)
-                .execute(conn)?;
-        }
-        if change == Change::Unchanged {
-            change = Change::Updated;
-        }
-    }
-    Ok(change)
+                .execute(conn)
+        },
+    )?;
+    Ok(with_set_change(change, changed))
 }
 
 fn write_entitlement(
@@ -309,9 +279,8 @@ fn write_entitlement(
     entry: &EntitlementEntry,
     now: NaiveDateTime,
 ) -> QueryResult<Change> {
-    let key = (tenant, entry.id.as_str());
-    // INVARIANT: validation has already checked every time and version parsed.
-    let fresh = Entitlement {
+    // INVARIANT: validation has already checked that every time and version parses.
+    let row = Entitlement {
         tenant_id: tenant.into(),
         id: entry.id.clone(),
         product_id: entry.product.clone(),
@@ -327,66 +296,39 @@ fn write_entitlement(
         created_at: now,
         updated_at: now,
     };
-    let existing = entitlements::table
-        .find(key)
-        .select(Entitlement::as_select())
-        .first(conn)
-        .optional()?;
-    let mut change = match existing {
-        None => insert(
-            diesel::insert_into(entitlements::table)
-                .values(&fresh)
-                .execute(conn),
-        )?,
-        Some(old) => {
-            let candidate = Entitlement {
-                created_at: old.created_at,
-                updated_at: old.updated_at,
-                ..fresh.clone()
-            };
-            if candidate == old {
-                Change::Unchanged
-            } else {
-                let row = Entitlement {
-                    created_at: old.created_at,
-                    ..fresh
-                };
-                update(
-                    diesel::update(entitlements::table.find(key))
-                        .set(&row)
-                        .execute(conn),
-                )?
-            }
-        }
-    };
+    let change = reconcile!(
+        conn,
+        entitlements,
+        Entitlement,
+        (tenant, entry.id.as_str()),
+        row
+    );
 
-    let scope = entitlement_features::tenant_id
+    let mine = entitlement_features::tenant_id
         .eq(tenant)
         .and(entitlement_features::entitlement_id.eq(&entry.id));
-    let wanted: BTreeSet<&str> = entry.features.iter().map(String::as_str).collect();
-    let current: Vec<String> = entitlement_features::table
-        .filter(scope)
+    let current = entitlement_features::table
+        .filter(mine)
         .select(entitlement_features::feature_id)
         .load(conn)?;
-    let current: BTreeSet<&str> = current.iter().map(String::as_str).collect();
-    if wanted != current {
-        diesel::delete(entitlement_features::table.filter(scope)).execute(conn)?;
-        // One row at a time: the multi-backend connection has no batch insert.
-        for feature in &wanted {
+    let wanted: BTreeSet<&str> = entry.features.iter().map(String::as_str).collect();
+    let changed = sync_set(
+        conn,
+        current,
+        &wanted,
+        |conn| diesel::delete(entitlement_features::table.filter(mine)).execute(conn),
+        |conn, feature| {
             let row = EntitlementFeature {
                 tenant_id: tenant.into(),
                 entitlement_id: entry.id.clone(),
-                feature_id: (*feature).into(),
+                feature_id: feature.into(),
             };
             diesel::insert_into(entitlement_features::table)
                 .values(&row)
-                .execute(conn)?;
-        }
-        if change == Change::Unchanged {
-            change = Change::Updated;
-        }
-    }
-    Ok(change)
+                .execute(conn)
+        },
+    )?;
+    Ok(with_set_change(change, changed))
 }
 
 fn normalise_version(value: Option<&str>) -> Option<String> {
@@ -402,12 +344,12 @@ fn write_device(
     now: NaiveDateTime,
 ) -> QueryResult<Change> {
     let key = (tenant, entry.id.as_str());
-    let existing = devices::table
+    let old_status: Option<String> = devices::table
         .find(key)
-        .select(Device::as_select())
+        .select(devices::status)
         .first(conn)
         .optional()?;
-    let fresh = Device {
+    let row = Device {
         tenant_id: tenant.into(),
         id: entry.id.clone(),
         fingerprint: entry.fingerprint.clone(),
@@ -417,47 +359,26 @@ fn write_device(
         created_at: now,
         updated_at: now,
     };
-    let event = |name: &str, from: Option<String>| NewDeviceEvent {
-        tenant_id: tenant.into(),
-        device_id: entry.id.clone(),
-        at: now,
-        event: name.into(),
-        from_status: from,
-        to_status: entry.status.clone(),
-        detail: Some("import".into()),
+    let change = reconcile!(conn, devices, Device, key, row);
+
+    let event = match (&old_status, change) {
+        (None, Change::Created) => Some("registered"),
+        (Some(old), Change::Updated) if old != &entry.status => Some("status_changed"),
+        _ => None,
     };
-    match existing {
-        None => {
-            diesel::insert_into(devices::table)
-                .values(&fresh)
-                .execute(conn)?;
-            diesel::insert_into(device_events::table)
-                .values(&event("registered", None))
-                .execute(conn)?;
-            Ok(Change::Created)
-        }
-        Some(old) => {
-            let candidate = Device {
-                created_at: old.created_at,
-                updated_at: old.updated_at,
-                ..fresh.clone()
-            };
-            if candidate == old {
-                return Ok(Change::Unchanged);
-            }
-            if old.status != fresh.status {
-                diesel::insert_into(device_events::table)
-                    .values(&event("status_changed", Some(old.status.clone())))
-                    .execute(conn)?;
-            }
-            let row = Device {
-                created_at: old.created_at,
-                ..fresh
-            };
-            diesel::update(devices::table.find(key))
-                .set(&row)
-                .execute(conn)?;
-            Ok(Change::Updated)
-        }
+    if let Some(event) = event {
+        let row = NewDeviceEvent {
+            tenant_id: tenant.into(),
+            device_id: entry.id.clone(),
+            at: now,
+            event: event.into(),
+            from_status: old_status,
+            to_status: entry.status.clone(),
+            detail: Some("import".into()),
+        };
+        diesel::insert_into(device_events::table)
+            .values(&row)
+            .execute(conn)?;
     }
+    Ok(change)
 }

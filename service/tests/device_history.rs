@@ -1,0 +1,54 @@
+//! Importing devices records their history: registration, then every status change.
+
+use diesel::prelude::*;
+use licet::db::models::DeviceEvent;
+use licet::db::schema::device_events;
+use licet::db::{Database, migrate};
+use licet::licensing::import;
+
+const FILE: &str = r#"
+products:
+  - { id: cad, name: CAD, features: [{ id: cad.view, name: View }] }
+tenants:
+  - id: acme
+    name: Acme
+    devices:
+      - { id: d-1, fingerprint: fp-1, name: One, status: STATUS }
+"#;
+
+fn import_with_status(db: &Database, status: &str) -> import::Summary {
+    let text = FILE.replace("STATUS", status);
+    let data = import::parse("devices.yaml", &text).unwrap();
+    import::import(&mut db.conn().unwrap(), "devices.yaml", &data).unwrap()
+}
+
+fn history(db: &Database) -> Vec<(String, Option<String>, String)> {
+    device_events::table
+        .order(device_events::id)
+        .load::<DeviceEvent>(&mut db.conn().unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.event, e.from_status, e.to_status))
+        .collect()
+}
+
+#[test]
+fn device_history_records_registration_and_status_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/licet.db", dir.path().display());
+    let db = Database::connect(&url, 2, std::time::Duration::from_secs(5)).unwrap();
+    migrate::run_pending(&mut db.conn().unwrap()).unwrap();
+
+    import_with_status(&db, "active");
+    import_with_status(&db, "active");
+    let summary = import_with_status(&db, "revoked");
+    assert_eq!(summary.updated.get("devices"), Some(&1));
+
+    assert_eq!(
+        history(&db),
+        vec![
+            ("registered".into(), None, "active".into()),
+            ("status_changed".into(), Some("active".into()), "revoked".into()),
+        ]
+    );
+}
