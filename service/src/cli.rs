@@ -113,29 +113,43 @@ fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn run_migrate(config: &Config, check: bool) -> anyhow::Result<ExitCode> {
-    let mut config = config.clone();
-    config.database.migrate_on_start = false;
-    let db = startup::open_database(&config)?;
-    let mut conn = db.conn()?;
-    if check {
-        let pending = migrate::pending(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
-        if pending.is_empty() {
-            println!("no pending migrations");
-            return Ok(ExitCode::SUCCESS);
+    let url = config.database_url();
+    let sqlite_file = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"));
+    let pending = match sqlite_file {
+        // A check must not create the database it checks.
+        Some(path) if check && !Path::new(path).exists() => {
+            migrate::all(crate::db::Backend::Sqlite).map_err(|e| anyhow::anyhow!("{e}"))?
         }
-        for name in &pending {
-            println!("pending: {name}");
+        _ => {
+            let mut config = config.clone();
+            config.database.migrate_on_start = false;
+            let db = startup::open_database(&config)?;
+            let mut conn = db.conn()?;
+            if check {
+                migrate::pending(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?
+            } else {
+                let applied =
+                    migrate::run_pending(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
+                if applied.is_empty() {
+                    println!("database is up to date");
+                }
+                for name in applied {
+                    println!("applied: {name}");
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
         }
-        return Ok(ExitCode::from(1));
+    };
+    if pending.is_empty() {
+        println!("no pending migrations");
+        return Ok(ExitCode::SUCCESS);
     }
-    let applied = migrate::run_pending(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if applied.is_empty() {
-        println!("database is up to date");
+    for name in &pending {
+        println!("pending: {name}");
     }
-    for name in applied {
-        println!("applied: {name}");
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(1))
 }
 
 fn run_import(config: &Config, file: &Path, dry_run: bool) -> anyhow::Result<ExitCode> {

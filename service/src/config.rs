@@ -24,6 +24,13 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("environment variable `{var}` does not name a configuration key")]
     UnknownEnvKey { var: String },
+    #[error("configuration key `{key}` is not valid: `{value}` from `{var}` must be {expected}")]
+    EnvValue {
+        key: String,
+        value: String,
+        expected: &'static str,
+        var: String,
+    },
     #[error("configuration key `{key}` is not valid: {message}")]
     Invalid { key: &'static str, message: String },
 }
@@ -54,6 +61,8 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// How long a graceful shutdown waits for requests in flight.
     pub shutdown_timeout_seconds: u64,
+    /// Longest time to receive and answer one request; a slower one gets 408.
+    pub request_timeout_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +73,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("data"),
             body_limit_bytes: 64 * 1024,
             shutdown_timeout_seconds: 30,
+            request_timeout_seconds: 10,
         }
     }
 }
@@ -209,7 +219,14 @@ impl Config {
             let Some(default_node) = lookup(&defaults, &path) else {
                 return Err(ConfigError::UnknownEnvKey { var });
             };
-            set(&mut tree, &path, env_value(default_node, &raw));
+            let value =
+                env_value(default_node, &raw).map_err(|expected| ConfigError::EnvValue {
+                    key: path.join("."),
+                    value: raw.clone(),
+                    expected,
+                    var: var.clone(),
+                })?;
+            set(&mut tree, &path, value);
         }
 
         let config: Config = serde_yaml::from_value(tree).map_err(|e| ConfigError::Parse {
@@ -241,6 +258,12 @@ impl Config {
             return invalid(
                 "server.body_limit_bytes",
                 "must be between 1024 and 16777216",
+            );
+        }
+        if !(1..=300).contains(&self.server.request_timeout_seconds) {
+            return invalid(
+                "server.request_timeout_seconds",
+                "must be between 1 and 300",
             );
         }
         if self.server.shutdown_timeout_seconds > 3600 {
@@ -280,6 +303,12 @@ impl Config {
         if self.cache.max_entries == 0 {
             return invalid("cache.max_entries", "must be at least 1");
         }
+        if !is_log_filter(&self.log.level) {
+            return invalid(
+                "log.level",
+                "must be a level (`error`, `warn`, `info`, `debug`, `trace`, `off`) or a list such as `licet=debug,info`",
+            );
+        }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return invalid("log.format", "must be `text` or `json`");
         }
@@ -303,6 +332,18 @@ impl Config {
             .clone()
             .unwrap_or_else(|| self.server.data_dir.join("signing-key.pem"))
     }
+}
+
+/// A comma-separated list of `LEVEL` or `TARGET=LEVEL`: a misspelt level would otherwise be
+/// read as a target name and silence every log line.
+fn is_log_filter(filter: &str) -> bool {
+    const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+    filter.split(',').all(|directive| {
+        let level = directive
+            .rsplit_once('=')
+            .map_or(directive, |(_, level)| level);
+        LEVELS.contains(&level.trim().to_ascii_lowercase().as_str())
+    })
 }
 
 /// Overlays `overlay` onto `base`, key by key for mappings.
@@ -346,12 +387,22 @@ fn set(tree: &mut Value, path: &[String], value: Value) {
     }
 }
 
-/// Reads an environment value as the type the key has: text keys keep the text as it is,
-/// other keys (numbers, booleans) are read as YAML scalars.
-fn env_value(default_node: &Value, raw: &str) -> Value {
+/// Reads an environment value as the type its key has; the error says what was expected.
+fn env_value(default_node: &Value, raw: &str) -> Result<Value, &'static str> {
     match default_node {
-        Value::String(_) | Value::Null => Value::String(raw.to_string()),
-        _ => serde_yaml::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string())),
+        Value::String(_) | Value::Null => Ok(Value::String(raw.to_string())),
+        Value::Bool(_) => raw
+            .parse::<bool>()
+            .map(Value::Bool)
+            .map_err(|_| "`true` or `false`"),
+        Value::Number(n) if n.is_f64() => {
+            raw.parse::<f64>().map(Value::from).map_err(|_| "a number")
+        }
+        Value::Number(_) => raw
+            .parse::<u64>()
+            .map(Value::from)
+            .map_err(|_| "a whole number"),
+        _ => Err("a key inside this section, not the section itself"),
     }
 }
 
@@ -404,6 +455,26 @@ mod tests {
             err.to_string(),
             "configuration key `database.pool_size` is not valid: must be between 1 and 512"
         );
+    }
+
+    #[test]
+    fn mistyped_environment_value_names_key_and_variable() {
+        let err =
+            Config::load_from(None, env(&[("LICET__DATABASE__POOL_SIZE", "abc")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configuration key `database.pool_size` is not valid: `abc` from `LICET__DATABASE__POOL_SIZE` must be a whole number"
+        );
+        let err = Config::load_from(None, env(&[("LICET__DATABASE__MIGRATE_ON_START", "maybe")]));
+        assert!(matches!(
+            err,
+            Err(ConfigError::EnvValue {
+                expected: "`true` or `false`",
+                ..
+            })
+        ));
+        let err = Config::load_from(None, env(&[("LICET__SERVER", "x")]));
+        assert!(matches!(err, Err(ConfigError::EnvValue { .. })));
     }
 
     #[test]

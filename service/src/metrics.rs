@@ -125,6 +125,12 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// Makes the signing series of `backend` visible at zero before its first use.
+    pub fn register_signer(&self, backend: &str) {
+        self.sign_duration.with_label_values(&[backend]);
+        self.sign_errors.with_label_values(&[backend]);
+    }
+
     /// Records a signature: its duration, or an error when `elapsed` is `None`.
     pub fn observe_signing(&self, backend: &str, elapsed: Option<Duration>) {
         match elapsed {

@@ -99,6 +99,7 @@ pub fn build_state(config: Config) -> anyhow::Result<AppState> {
 
     let metrics = Metrics::new()?;
     metrics.set_policy_version(&bundle.version);
+    metrics.register_signer(signer.backend());
     let cache = EntityCache::new(
         Duration::from_secs(config.cache.ttl_seconds),
         config.cache.max_entries,

@@ -1,16 +1,19 @@
 //! Logging setup and the request middleware that gives every request an id, one structured
 //! log line, and its metrics.
 
-use std::time::Instant;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
 
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogConfig;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The header that carries the request id in and out.
@@ -30,7 +33,8 @@ pub fn init(config: &LogConfig) {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let result = if config.format == "json" {
         builder.json().flatten_event(true).try_init()
     } else {
@@ -55,18 +59,47 @@ fn request_id(req: &ServiceRequest) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
+/// Milliseconds with microsecond resolution: plenty, and it keeps log lines short.
+fn millis(elapsed: Duration) -> f64 {
+    elapsed.as_micros() as f64 / 1000.0
+}
+
 /// One access log line and the HTTP metrics for every request.
 pub async fn access_log(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
     let id = request_id(&req);
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().to_string();
     let state = req.app_data::<web::Data<AppState>>().cloned();
+    let limit = Duration::from_secs(
+        state
+            .as_ref()
+            .map_or(10, |s| s.config.server.request_timeout_seconds),
+    );
 
-    let mut res = next.call(req).await?;
+    // The whole request, body included, must arrive and be answered within the limit, so a
+    // client that trickles its body cannot hold a connection open indefinitely. (The request
+    // must not be cloned before routing, so the timeout answer is built as an error.)
+    let Ok(outcome) = actix_web::rt::time::timeout(limit, next.call(req)).await else {
+        let elapsed = started.elapsed();
+        if let Some(state) = &state {
+            state.metrics.observe_request("unmatched", 408, elapsed);
+        }
+        tracing::warn!(%method, status = 408, latency_ms = millis(elapsed), request_id = %id, "request timed out");
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "REQUEST_TIMEOUT",
+            format!(
+                "the request was not received and answered within {} s",
+                limit.as_secs()
+            ),
+        )
+        .into());
+    };
+    let mut res = outcome?.map_into_boxed_body();
 
     let elapsed = started.elapsed();
     let route = res
@@ -87,8 +120,7 @@ pub async fn access_log(
     if let Some(state) = state {
         state.metrics.observe_request(&route, status, elapsed);
     }
-    // Microsecond resolution is plenty and keeps the log line short.
-    let latency_ms = elapsed.as_micros() as f64 / 1000.0;
+    let latency_ms = millis(elapsed);
     if status >= 500 {
         tracing::error!(%method, %route, status, latency_ms, request_id = %id, %tenant, "request");
     } else {

@@ -59,7 +59,7 @@ fn importing_the_same_file_twice_changes_nothing() {
     assert_eq!(
         text(&first.stdout).trim(),
         format!(
-            "{path}: created: 2 devices, 1 entitlements, 2 features, 1 products, 1 releases, 1 tenants, 1 users; updated: nothing; unchanged: nothing"
+            "{path}: created: 2 devices, 1 entitlement, 2 features, 1 product, 1 release, 1 tenant, 1 user; updated: nothing; unchanged: nothing"
         )
     );
 
@@ -68,7 +68,7 @@ fn importing_the_same_file_twice_changes_nothing() {
     assert_eq!(
         text(&second.stdout).trim(),
         format!(
-            "{path}: created: nothing; updated: nothing; unchanged: 2 devices, 1 entitlements, 2 features, 1 products, 1 releases, 1 tenants, 1 users"
+            "{path}: created: nothing; updated: nothing; unchanged: 2 devices, 1 entitlement, 2 features, 1 product, 1 release, 1 tenant, 1 user"
         )
     );
 
@@ -76,13 +76,13 @@ fn importing_the_same_file_twice_changes_nothing() {
     std::fs::write(&file, changed).unwrap();
     let dry = licet(dir.path(), &["import", "--dry-run", path]);
     assert!(
-        text(&dry.stdout).contains("updated: 1 entitlements"),
+        text(&dry.stdout).contains("updated: 1 entitlement"),
         "{}",
         text(&dry.stdout)
     );
     let third = licet(dir.path(), &["import", path]);
     assert!(
-        text(&third.stdout).contains("updated: 1 entitlements;"),
+        text(&third.stdout).contains("updated: 1 entitlement;"),
         "{}",
         text(&third.stdout)
     );
@@ -120,7 +120,7 @@ fn an_invalid_import_writes_nothing_and_names_file_entry_and_field() {
     std::fs::write(&file, CONTRACTS).unwrap();
     let out = licet(dir.path(), &["import", path]);
     assert!(
-        text(&out.stdout).contains("created: 2 devices, 1 entitlements, 2 features, 1 products"),
+        text(&out.stdout).contains("created: 2 devices, 1 entitlement, 2 features, 1 product"),
         "{}",
         text(&out.stdout)
     );

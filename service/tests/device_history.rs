@@ -48,7 +48,30 @@ fn device_history_records_registration_and_status_changes() {
         history(&db),
         vec![
             ("registered".into(), None, "active".into()),
-            ("status_changed".into(), Some("active".into()), "revoked".into()),
+            (
+                "status_changed".into(),
+                Some("active".into()),
+                "revoked".into()
+            ),
         ]
+    );
+}
+
+#[test]
+fn a_fingerprint_held_by_another_stored_device_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/licet.db", dir.path().display());
+    let db = Database::connect(&url, 2, std::time::Duration::from_secs(5)).unwrap();
+    migrate::run_pending(&mut db.conn().unwrap()).unwrap();
+    import_with_status(&db, "active");
+
+    let clash = FILE
+        .replace("STATUS", "active")
+        .replace("id: d-1", "id: d-2");
+    let data = import::parse("clash.yaml", &clash).unwrap();
+    let err = import::import(&mut db.conn().unwrap(), "clash.yaml", &data).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "clash.yaml: 1 problem(s) found, nothing was written:\n  clash.yaml: tenant `acme`, device `d-2`, field `fingerprint`: `fp-1` already belongs to device `d-1`"
     );
 }

@@ -32,6 +32,8 @@ const CASES: &[Case] = &[
     ("acme", "User", "u-bob", "cad.view", "3.0.0", "prod", "allow", &[], &[]),
     ("globex", "Device", "g-ws-01", "cad.render", "3.1.0", "prod", "allow", &[], &["IN_GRACE"]),
     ("globex", "Device", "g-ws-01", "cad.export", "2.4.1", "prod", "deny", &["VERSION_OUT_OF_RANGE"], &[]),
+    // A device bound to a CAD entitlement holds no FlowSim seat.
+    ("globex", "Device", "g-ws-01", "sim.solve", "1.2.0", "prod", "deny", &["NOT_ENTITLED"], &[]),
     // A pre-release sorts below its release, so 3.0.0-rc.1 is below the range starting at 3.0.0.
     ("globex", "Device", "g-ws-01", "cad.export", "3.0.0-rc.1", "prod", "deny", &["VERSION_OUT_OF_RANGE"], &[]),
     ("globex", "Device", "g-ws-01", "cad.export", "3.2.0", "prod", "deny", &["VERSION_OUT_OF_RANGE"], &[]),

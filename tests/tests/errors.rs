@@ -15,6 +15,8 @@ async fn bad_inputs_get_problem_answers() {
     missing_context.as_object_mut().unwrap().remove("context");
     let mut printer = device_request("acme", "d-7f3a", "cad.export", "2.4.1", "prod");
     printer["principal"]["type"] = json!("Printer");
+    // Serde would read a struct from an array; the API refuses anything but an object.
+    let array_body = r#"["acme",{"type":"Device","id":"d-7f3a"},"use",{"type":"Feature","id":"cad.export"},{"product_version":"2.4.1","environment":"prod"},null]"#.to_string();
     let huge = format!("{{\"tenant\":\"{}\"}}", "a".repeat(70 * 1024));
 
     let cases = vec![
@@ -73,6 +75,17 @@ async fn bad_inputs_get_problem_answers() {
         (app.decide(&printer).await, 422, "INVALID_FIELD"),
         (app.get("/v1/decisions").await, 405, "METHOD_NOT_ALLOWED"),
         (app.get("/v1/nothing-here").await, 404, "NOT_FOUND"),
+        (
+            app.post_json("/healthz", &json!({})).await,
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
+        (
+            app.post_raw("/v1/decisions", "application/json", array_body)
+                .await,
+            422,
+            "INVALID_REQUEST",
+        ),
     ];
     for (answer, status, code) in cases {
         assert_eq!(
@@ -112,4 +125,47 @@ async fn the_service_keeps_answering_after_bad_input() {
         ))
         .await;
     assert_eq!(answer.body["decision"], "allow");
+}
+
+#[actix_web::test]
+async fn read_only_routes_name_the_allowed_methods() {
+    let app = spawn(Backend::Sqlite);
+    let answer = app.post_json("/metrics", &json!({})).await;
+    assert_eq!(answer.status, 405);
+    assert_eq!(answer.allow.as_deref(), Some("GET, HEAD"));
+    assert_eq!(
+        app.post_json("/v1/policies/active", &json!({}))
+            .await
+            .allow
+            .as_deref(),
+        Some("GET, HEAD")
+    );
+    assert_eq!(
+        app.get("/v1/decisions").await.allow.as_deref(),
+        Some("POST")
+    );
+}
+
+#[actix_web::test]
+async fn a_body_that_never_finishes_is_answered_408_within_the_request_timeout() {
+    use std::io::{Read, Write};
+
+    let app = common::spawn_with(Backend::Sqlite, |c| c.server.request_timeout_seconds = 1);
+    let address = app.base.trim_start_matches("http://").to_string();
+    let started = std::time::Instant::now();
+    let reply = actix_web::rt::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        stream
+            .write_all(b"POST /v1/decisions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"tenant\"")
+            .unwrap();
+        let mut reply = vec![0; 4096];
+        let n = stream.read(&mut reply).unwrap();
+        String::from_utf8_lossy(&reply[..n]).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(reply.contains("\"code\":\"REQUEST_TIMEOUT\""), "{reply}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }

@@ -76,6 +76,11 @@ async fn token_verifies_with_node_crypto_and_a_changed_byte_fails() {
     assert_eq!(claims["advice"], serde_json::json!(["IN_GRACE"]));
     assert_eq!(claims["reasons"], serde_json::json!([]));
     assert_eq!(claims["nonce"], "client-nonce-42");
+    assert_eq!(
+        claims["context"],
+        serde_json::json!({ "product_version": "3.1.0", "environment": "prod" })
+    );
+    assert_eq!(claims["entitlement"], "ent-globex-cad");
     assert_eq!(claims["policy_version"], answer.body["policy_version"]);
     assert_eq!(claims["request_id"], answer.body["request_id"]);
     assert_eq!(

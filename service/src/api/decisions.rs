@@ -11,14 +11,18 @@ use crate::telemetry::{RequestId, TenantTag};
 pub async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<DecisionRequest>,
+    body: web::Json<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<HttpResponse, ApiError> {
+    // Reading an object first refuses a JSON array, which serde would accept for a struct.
+    let body: DecisionRequest =
+        serde_json::from_value(serde_json::Value::Object(body.into_inner()))
+            .map_err(super::invalid_shape)?;
     let request_id = req
         .extensions()
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
-    let query = body.into_inner().validate()?;
+    let query = body.validate()?;
     req.extensions_mut().insert(TenantTag(query.tenant.clone()));
     let answer = decision::decide(&state, query, &request_id).await?;
     Ok(HttpResponse::Ok().json(answer))

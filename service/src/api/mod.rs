@@ -13,20 +13,32 @@ use crate::error::ApiError;
 /// Registers every route and the JSON body rules.
 pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
     cfg.app_data(json_config(body_limit))
-        .service(
-            web::resource("/v1/decisions")
-                .route(web::post().to(decisions::create))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/v1/policies/active")
-                .route(web::get().to(policies::active))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(web::resource("/.well-known/jwks.json").route(web::get().to(keys::jwks)))
-        .service(web::resource("/healthz").route(web::get().to(health::healthz)))
-        .service(web::resource("/readyz").route(web::get().to(health::readyz)))
-        .service(web::resource("/metrics").route(web::get().to(health::metrics)));
+        .service(resource("/v1/decisions", "POST").route(web::post().to(decisions::create)))
+        .service(get("/v1/policies/active", policies::active))
+        .service(get("/.well-known/jwks.json", keys::jwks))
+        .service(get("/healthz", health::healthz))
+        .service(get("/readyz", health::readyz))
+        .service(get("/metrics", health::metrics));
+}
+
+/// A resource that answers other methods than `allow` with a 405 problem and an `Allow`
+/// header.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
+        method_not_allowed(&req, allow)
+    }))
+}
+
+/// A read-only resource: GET and HEAD.
+fn get<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    resource(path, "GET, HEAD")
+        .route(web::get().to(handler.clone()))
+        .route(web::head().to(handler))
 }
 
 /// Answers requests that match no route.
@@ -37,12 +49,30 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     ))
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
+fn method_not_allowed(req: &HttpRequest, allow: &'static str) -> HttpResponse {
+    let problem = ApiError::new(
         actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
         "METHOD_NOT_ALLOWED",
-        format!("`{}` is not allowed on `{}`", req.method(), req.path()),
-    ))
+        format!(
+            "`{}` is not allowed on `{}`; use {allow}",
+            req.method(),
+            req.path()
+        ),
+    );
+    let mut response = actix_web::ResponseError::error_response(&problem);
+    response.headers_mut().insert(
+        actix_web::http::header::ALLOW,
+        actix_web::http::header::HeaderValue::from_static(allow),
+    );
+    response
+}
+
+/// A JSON body of the wrong shape: a missing, unknown or mistyped field.
+pub fn invalid_shape(err: impl std::fmt::Display) -> ApiError {
+    ApiError::unprocessable(
+        "INVALID_REQUEST",
+        format!("the request does not have the expected shape: {err}"),
+    )
 }
 
 /// JSON bodies: `application/json` only, bounded in size, errors as problems.
@@ -67,10 +97,7 @@ fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
             "UNSUPPORTED_MEDIA_TYPE",
             "send the request body as `application/json`",
         ),
-        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::unprocessable(
-            "INVALID_REQUEST",
-            format!("the request does not have the expected shape: {e}"),
-        ),
+        JsonPayloadError::Deserialize(e) if e.is_data() => invalid_shape(e),
         JsonPayloadError::Deserialize(e) => ApiError::bad_request(
             "MALFORMED_JSON",
             format!("the request body is not valid JSON: {e}"),

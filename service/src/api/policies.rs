@@ -27,6 +27,14 @@ pub async fn active(state: web::Data<AppState>) -> HttpResponse {
         "version": bundle.version,
         "files": bundle.source.files().map(|f| f.path.clone()).collect::<Vec<_>>(),
         "policies": policies,
-        "reasons": bundle.reason_codes(),
+        "reasons": all_reasons(&bundle),
     }))
+}
+
+/// Every reason a deny can give: the policies' codes and `NOT_ENTITLED`.
+fn all_reasons(bundle: &crate::policy::PolicyBundle) -> Vec<&str> {
+    let mut codes = bundle.reason_codes();
+    codes.push(crate::policy::NOT_ENTITLED);
+    codes.sort_unstable();
+    codes
 }

@@ -39,25 +39,22 @@ pub struct Evaluation {
 
 /// Evaluates `input` under `bundle`.
 ///
-/// The candidates are the principal's bound entitlement when it has one, otherwise every
-/// entitlement of the tenant for the feature's product. The first candidate that allows (with
-/// the least advice) wins; when none allows, the deny lists every reason that applied to any
-/// candidate. With no candidate at all, Cedar is asked without an entitlement and nothing
-/// permits: `NOT_ENTITLED`.
+/// The candidates are the principal's bound entitlement when it has one and it is for the
+/// feature's product, and otherwise every entitlement of the tenant for the feature's product;
+/// a device bound to another product's entitlement has none. The first candidate that allows
+/// (with the least advice) wins; when none allows, the deny lists every reason that applied to
+/// any candidate. With no candidate at all, Cedar is asked without an entitlement: nothing
+/// permits, and unless a forbid applies (a suspended tenant, a revoked device) the reason is
+/// `NOT_ENTITLED`.
 pub fn evaluate(bundle: &PolicyBundle, input: &EvalInput<'_>) -> Result<Evaluation, String> {
+    let for_product = |e: &&EntitlementView| e.row.product_id == input.product;
+    let all = input.tenant.entitlements.iter();
     let candidates: Vec<&EntitlementView> = match &input.principal.entitlement {
-        Some(bound) => input
-            .tenant
-            .entitlements
-            .iter()
+        Some(bound) => all
             .filter(|e| &e.row.id == bound)
+            .filter(for_product)
             .collect(),
-        None => input
-            .tenant
-            .entitlements
-            .iter()
-            .filter(|e| e.row.product_id == input.product)
-            .collect(),
+        None => all.filter(for_product).collect(),
     };
 
     if candidates.is_empty() {

@@ -63,15 +63,29 @@ pub struct DecisionClaims {
     pub principal: EntityRef,
     pub action: String,
     pub resource: EntityRef,
+    /// What the client said about where it runs, so that a verifier can check the decision
+    /// was made for its own version and environment.
+    pub context: ClaimedContext,
     pub decision: &'static str,
     pub reasons: Vec<String>,
     pub advice: Vec<String>,
+    /// The entitlement that granted an allow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entitlement: Option<String>,
     pub policy_version: String,
     pub request_id: String,
     pub iat: i64,
     pub exp: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+}
+
+/// The request context as the decision token carries it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClaimedContext {
+    /// The product version, normalised (`v2.4.1` becomes `2.4.1`).
+    pub product_version: String,
+    pub environment: String,
 }
 
 /// The answer to `POST /v1/decisions`.
@@ -148,9 +162,14 @@ pub async fn decide(
             kind: "Feature".into(),
             id: query.feature.clone(),
         },
+        context: ClaimedContext {
+            product_version: query.version.to_string(),
+            environment: query.environment.clone(),
+        },
         decision,
         reasons: outcome.reasons.clone(),
         advice: outcome.advice.clone(),
+        entitlement: outcome.entitlement.clone(),
         policy_version: bundle.version.clone(),
         request_id: request_id.to_string(),
         iat,

@@ -11,7 +11,7 @@ use crate::licensing::version::{ProductVersion, VersionError};
 
 /// `POST /v1/decisions` body.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a decision request object")]
 pub struct DecisionRequest {
     pub tenant: String,
     pub principal: EntityRef,
@@ -23,7 +23,7 @@ pub struct DecisionRequest {
 
 /// A typed reference such as `{ "type": "Device", "id": "d-7f3a" }`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an object with `type` and `id`")]
 pub struct EntityRef {
     #[serde(rename = "type")]
     pub kind: String,
@@ -32,7 +32,10 @@ pub struct EntityRef {
 
 /// What the client says about where it runs.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with `product_version` and `environment`"
+)]
 pub struct RequestContext {
     pub product_version: String,
     pub environment: String,

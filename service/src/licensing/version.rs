@@ -33,8 +33,7 @@ pub enum VersionError {
 impl ProductVersion {
     /// Parses `MAJOR.MINOR.PATCH[-PRE][+BUILD]`; a leading `v` is accepted.
     pub fn parse(text: &str) -> Result<Self, VersionError> {
-        let trimmed = text.trim();
-        let bare = trimmed.strip_prefix('v').unwrap_or(trimmed);
+        let bare = text.strip_prefix('v').unwrap_or(text);
         let version =
             semver::Version::parse(bare).map_err(|_| VersionError::Syntax(text.to_string()))?;
         if version.major >= MAJOR_LIMIT

@@ -120,6 +120,7 @@ pub fn spawn(backend: Backend) -> TestApp {
 pub struct Answer {
     pub status: u16,
     pub content_type: String,
+    pub allow: Option<String>,
     pub body: Value,
     pub text: String,
 }
@@ -139,11 +140,17 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    let allow = response
+        .headers()
+        .get("allow")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let text = response.body_mut().read_to_string().unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Answer {
         status,
         content_type,
+        allow,
         body,
         text,
     }

@@ -203,7 +203,16 @@ impl fmt::Display for Summary {
                 "nothing".to_string()
             } else {
                 map.iter()
-                    .map(|(k, v)| format!("{v} {k}"))
+                    .map(|(kind, n)| {
+                        format!(
+                            "{n} {}",
+                            if *n == 1 {
+                                kind.trim_end_matches('s')
+                            } else {
+                                kind
+                            }
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             }

@@ -18,6 +18,8 @@ pub(super) struct Known {
     features: HashMap<String, String>,
     products: HashSet<String>,
     entitlements: HashSet<(String, String)>,
+    /// (tenant, fingerprint) to the id of the device that has it.
+    fingerprints: HashMap<(String, String), String>,
 }
 
 impl Known {
@@ -42,6 +44,12 @@ impl Known {
                 .select((entitlements::tenant_id, entitlements::id))
                 .load(conn)?
                 .into_iter()
+                .collect(),
+            fingerprints: devices::table
+                .select((devices::tenant_id, devices::fingerprint, devices::id))
+                .load::<(String, String, String)>(conn)?
+                .into_iter()
+                .map(|(tenant, fingerprint, id)| ((tenant, fingerprint), id))
                 .collect(),
         })
     }
@@ -249,6 +257,21 @@ pub(super) fn validate(data: &ImportFile, known: &Known) -> Vec<Issue> {
                 "fingerprint",
                 &device.fingerprint,
             );
+            // Moving a fingerprint from one stored device to another takes two imports: first
+            // give the old device a new fingerprint, then the new device the old one.
+            let key = (tenant.id.clone(), device.fingerprint.clone());
+            if let Some(owner) = known.fingerprints.get(&key)
+                && owner != &device.id
+            {
+                c.fail(
+                    &entry,
+                    "fingerprint",
+                    format!(
+                        "`{}` already belongs to device `{owner}`",
+                        device.fingerprint
+                    ),
+                );
+            }
             if let Some(ent) = &device.entitlement
                 && !entitlement_ids.contains(ent.as_str())
             {
