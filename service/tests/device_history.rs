@@ -32,12 +32,18 @@ fn history(db: &Database) -> Vec<(String, Option<String>, String)> {
         .collect()
 }
 
-#[test]
-fn device_history_records_registration_and_status_changes() {
+/// A migrated SQLite database in a folder that lives as long as the returned guard.
+fn fresh_database() -> (tempfile::TempDir, Database) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/licet.db", dir.path().display());
     let db = Database::connect(&url, 2, std::time::Duration::from_secs(5)).unwrap();
     migrate::run_pending(&mut db.conn().unwrap()).unwrap();
+    (dir, db)
+}
+
+#[test]
+fn device_history_records_registration_and_status_changes() {
+    let (_dir, db) = fresh_database();
 
     import_with_status(&db, "active");
     import_with_status(&db, "active");
@@ -59,10 +65,7 @@ fn device_history_records_registration_and_status_changes() {
 
 #[test]
 fn a_fingerprint_held_by_another_stored_device_is_refused_by_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/licet.db", dir.path().display());
-    let db = Database::connect(&url, 2, std::time::Duration::from_secs(5)).unwrap();
-    migrate::run_pending(&mut db.conn().unwrap()).unwrap();
+    let (_dir, db) = fresh_database();
     import_with_status(&db, "active");
 
     let clash = FILE

@@ -3,6 +3,7 @@
 mod common;
 
 use common::{Backend, device_request, spawn};
+use diesel::{Connection, RunQueryDsl};
 
 #[actix_web::test]
 async fn health_and_readiness_report_their_checks() {
@@ -26,15 +27,10 @@ async fn health_and_readiness_report_their_checks() {
 async fn readiness_fails_when_the_database_is_gone() {
     let app = common::spawn_with(Backend::Postgres, |c| c.database.pool_timeout_seconds = 1);
     assert_eq!(app.get("/readyz").await.status, 200);
-    let (path, query) = app
-        .database_url
-        .split_once('?')
-        .map_or((app.database_url.as_str(), None), |(p, q)| (p, Some(q)));
+    // The database name is the last path segment of the URL, before any query string.
+    let path = app.database_url.split('?').next().unwrap();
     let name = path.rsplit('/').next().unwrap().to_string();
-    let admin = common::postgres_admin_url();
-    let _ = query;
-    use diesel::{Connection, RunQueryDsl};
-    let mut conn = diesel::PgConnection::establish(&admin).unwrap();
+    let mut conn = diesel::PgConnection::establish(&common::postgres_admin_url()).unwrap();
     diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)"))
         .execute(&mut conn)
         .unwrap();

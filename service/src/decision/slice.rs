@@ -87,19 +87,6 @@ impl EntityCache {
         }
     }
 
-    /// Forgets everything cached about `tenant`.
-    pub fn invalidate_tenant(&self, tenant: &str) {
-        self.tenants.invalidate(tenant);
-        let tenant = tenant.to_string();
-        // Predicate invalidation needs support enabled at build time; a full sweep over the
-        // principals of one tenant is cheap enough here.
-        for (key, _) in self.principals.iter() {
-            if key.0 == tenant {
-                self.principals.invalidate(key.as_ref());
-            }
-        }
-    }
-
     /// Forgets everything.
     pub fn invalidate_all(&self) {
         self.tenants.invalidate_all();

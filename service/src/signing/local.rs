@@ -2,7 +2,7 @@
 //! start with file mode 0600. A key file readable by group or others is refused.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
@@ -16,7 +16,6 @@ pub struct LocalSigner {
     key: Arc<rsa::PrivateKey>,
     public: rsa::PublicKey,
     kid: String,
-    path: PathBuf,
 }
 
 impl LocalSigner {
@@ -45,7 +44,6 @@ impl LocalSigner {
             key: Arc::new(key),
             public,
             kid,
-            path: path.to_path_buf(),
         })
     }
 
@@ -56,10 +54,6 @@ impl LocalSigner {
 
     pub fn jwk(&self) -> Jwk {
         Jwk::rsa(&self.kid, &self.public)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// RSASSA-PKCS1-v1_5 with SHA-256 over `input`, on the blocking pool (an RSA signature
