@@ -111,6 +111,27 @@ pub fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp
     }
 }
 
+/// Drops the database a PostgreSQL test created, so that test runs leave nothing behind.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if !self.database_url.starts_with("postgres") {
+            return;
+        }
+        let path = self.database_url.split('?').next().unwrap_or_default();
+        let Some(name) = path
+            .rsplit('/')
+            .next()
+            .filter(|n| n.starts_with("licet_test_"))
+        else {
+            return;
+        };
+        if let Ok(mut conn) = diesel::PgConnection::establish(&postgres_admin_url()) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn);
+        }
+    }
+}
+
 pub fn spawn(backend: Backend) -> TestApp {
     spawn_with(backend, |_| {})
 }
