@@ -45,6 +45,8 @@ pub struct Config {
     pub signing: SigningConfig,
     pub cache: CacheConfig,
     pub log: LogConfig,
+    pub decision_log: DecisionLogConfig,
+    pub access: AccessConfig,
 }
 
 /// HTTP listener and process settings.
@@ -111,6 +113,9 @@ pub struct PolicyConfig {
     pub dir: Option<PathBuf>,
     /// The Cedar schema file; required when `dir` is set.
     pub schema: Option<PathBuf>,
+    /// Check the files for changes every this many seconds and reload when they change;
+    /// 0 turns watching off (reload on SIGHUP or through the admin API only).
+    pub watch_seconds: u64,
 }
 
 /// How decisions are signed.
@@ -156,6 +161,51 @@ impl Default for CacheConfig {
             max_entries: 100_000,
         }
     }
+}
+
+/// The log of every decision, written off the request path.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DecisionLogConfig {
+    /// Record every decision.
+    pub enabled: bool,
+    /// Entries waiting to be written; when full, new entries are dropped and counted.
+    pub queue_capacity: usize,
+    /// Largest number of entries written in one transaction.
+    pub batch_size: usize,
+}
+
+impl Default for DecisionLogConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            queue_capacity: 10_000,
+            batch_size: 500,
+        }
+    }
+}
+
+/// Who may call the admin and auditor APIs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessConfig {
+    /// API tokens, stored as SHA-256 hashes; `licet token new` makes one.
+    pub tokens: Vec<TokenConfig>,
+}
+
+/// One API token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who holds it; recorded as the actor of what it does.
+    pub name: String,
+    /// `admin` (reload policies, and everything an auditor may) or `auditor` (read only).
+    pub role: String,
+    /// Lowercase hex SHA-256 of the token.
+    pub sha256: String,
+    /// Limits the token to one tenant's decisions and audit events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// Log output.
@@ -303,6 +353,50 @@ impl Config {
         if self.cache.max_entries == 0 {
             return invalid("cache.max_entries", "must be at least 1");
         }
+        if self.policies.watch_seconds > 86_400 {
+            return invalid("policies.watch_seconds", "must be at most 86400");
+        }
+        if !(1..=10_000_000).contains(&self.decision_log.queue_capacity) {
+            return invalid(
+                "decision_log.queue_capacity",
+                "must be between 1 and 10000000",
+            );
+        }
+        if !(1..=10_000).contains(&self.decision_log.batch_size) {
+            return invalid("decision_log.batch_size", "must be between 1 and 10000");
+        }
+        let mut names = std::collections::HashSet::new();
+        for token in &self.access.tokens {
+            if token.name.trim().is_empty() || !names.insert(token.name.as_str()) {
+                return invalid(
+                    "access.tokens",
+                    &format!("token names must be present and unique (`{}`)", token.name),
+                );
+            }
+            if !["admin", "auditor"].contains(&token.role.as_str()) {
+                return invalid(
+                    "access.tokens",
+                    &format!(
+                        "token `{}`: role must be `admin` or `auditor`, not `{}`",
+                        token.name, token.role
+                    ),
+                );
+            }
+            if token.sha256.len() != 64
+                || !token
+                    .sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                return invalid(
+                    "access.tokens",
+                    &format!(
+                        "token `{}`: sha256 must be 64 lowercase hex digits (`licet token new` prints it)",
+                        token.name
+                    ),
+                );
+            }
+        }
         if !is_log_filter(&self.log.level) {
             return invalid(
                 "log.level",
@@ -402,6 +496,10 @@ fn env_value(default_node: &Value, raw: &str) -> Result<Value, &'static str> {
             .parse::<u64>()
             .map(Value::from)
             .map_err(|_| "a whole number"),
+        Value::Sequence(_) => match serde_yaml::from_str::<Value>(raw) {
+            Ok(list @ Value::Sequence(_)) => Ok(list),
+            _ => Err("a JSON or YAML list"),
+        },
         _ => Err("a key inside this section, not the section itself"),
     }
 }

@@ -22,6 +22,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub detail: String,
+    /// Every individual problem, when there are several (a refused policy bundle).
+    pub errors: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -32,6 +34,8 @@ struct ProblemBody<'a> {
     status: u16,
     code: &'a str,
     detail: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    errors: &'a [String],
 }
 
 impl ApiError {
@@ -40,7 +44,14 @@ impl ApiError {
             status,
             code,
             detail: detail.into(),
+            errors: Vec::new(),
         }
+    }
+
+    /// The same problem, listing each individual error.
+    pub fn with_errors(mut self, errors: Vec<String>) -> Self {
+        self.errors = errors;
+        self
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
@@ -87,6 +98,7 @@ impl ResponseError for ApiError {
             status: self.status.as_u16(),
             code: self.code,
             detail: &self.detail,
+            errors: &self.errors,
         };
         let json = serde_json::to_string(&body).unwrap_or_else(|_| "{}".into());
         HttpResponse::build(self.status)

@@ -5,11 +5,13 @@
 //! the client verifies offline. See `docs/ARCHITECTURE.md` for the map of this crate.
 
 pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod decision;
 pub mod error;
+pub mod identity;
 pub mod licensing;
 pub mod metrics;
 pub mod policy;

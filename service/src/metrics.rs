@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 /// Histogram buckets (seconds) that resolve a p99 between 1 and 50 ms.
@@ -28,6 +28,10 @@ pub struct Metrics {
     cache_entries: IntGauge,
     db_connections: IntGaugeVec,
     policy_info: IntGaugeVec,
+    policy_reloads: IntCounterVec,
+    decision_log_written: IntCounter,
+    decision_log_dropped: IntCounterVec,
+    decision_log_queue: IntGauge,
 }
 
 impl Metrics {
@@ -95,6 +99,28 @@ impl Metrics {
                 ),
                 &["version"],
             )?,
+            policy_reloads: IntCounterVec::new(
+                Opts::new(
+                    "licet_policy_reloads_total",
+                    "Policy reload attempts, by result (activated, unchanged or failed)",
+                ),
+                &["result"],
+            )?,
+            decision_log_written: IntCounter::new(
+                "licet_decision_log_written_total",
+                "Decisions written to the decision log",
+            )?,
+            decision_log_dropped: IntCounterVec::new(
+                Opts::new(
+                    "licet_decision_log_dropped_total",
+                    "Decisions not written to the decision log, by cause (queue_full, write_failed or closed)",
+                ),
+                &["cause"],
+            )?,
+            decision_log_queue: IntGauge::new(
+                "licet_decision_log_queue_depth",
+                "Decisions waiting to be written to the decision log",
+            )?,
             registry,
         };
         let r = &metrics.registry;
@@ -107,6 +133,16 @@ impl Metrics {
         r.register(Box::new(metrics.cache_entries.clone()))?;
         r.register(Box::new(metrics.db_connections.clone()))?;
         r.register(Box::new(metrics.policy_info.clone()))?;
+        r.register(Box::new(metrics.policy_reloads.clone()))?;
+        r.register(Box::new(metrics.decision_log_written.clone()))?;
+        r.register(Box::new(metrics.decision_log_dropped.clone()))?;
+        r.register(Box::new(metrics.decision_log_queue.clone()))?;
+        for result in ["activated", "unchanged", "failed"] {
+            metrics.policy_reloads.with_label_values(&[result]);
+        }
+        for cause in ["queue_full", "write_failed", "closed"] {
+            metrics.decision_log_dropped.with_label_values(&[cause]);
+        }
         Ok(metrics)
     }
 
@@ -164,6 +200,27 @@ impl Metrics {
     pub fn set_policy_version(&self, version: &str) {
         self.policy_info.reset();
         self.policy_info.with_label_values(&[version]).set(1);
+    }
+
+    /// Counts a policy reload attempt by its result.
+    pub fn policy_reload(&self, result: &str) {
+        self.policy_reloads.with_label_values(&[result]).inc();
+    }
+
+    pub fn decision_log_written(&self, count: usize) {
+        self.decision_log_written
+            .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
+    }
+
+    pub fn decision_log_dropped(&self, cause: &str, count: usize) {
+        self.decision_log_dropped
+            .with_label_values(&[cause])
+            .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
+    }
+
+    pub fn set_decision_log_queue(&self, depth: usize) {
+        self.decision_log_queue
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
     }
 
     /// The Prometheus text exposition of every metric.

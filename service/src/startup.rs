@@ -14,7 +14,10 @@ use crate::config::Config;
 use crate::db::{Database, connection_redacted, migrate};
 use crate::decision::slice::EntityCache;
 use crate::metrics::Metrics;
-use crate::policy::{BundleSource, PolicyBundle};
+use crate::audit::DecisionLog;
+use crate::policy::PolicyBundle;
+use crate::policy::reload;
+use crate::policy::versions::{self, Activation};
 use crate::signing::{LocalSigner, Signer};
 use crate::state::AppState;
 use crate::telemetry;
@@ -28,11 +31,7 @@ pub struct Application {
 
 /// Loads the policy bundle the configuration names.
 pub fn load_bundle(config: &Config) -> anyhow::Result<PolicyBundle> {
-    let source = match (&config.policies.dir, &config.policies.schema) {
-        (Some(dir), Some(schema)) => BundleSource::from_dir(dir, schema)?,
-        _ => BundleSource::embedded(),
-    };
-    Ok(PolicyBundle::compile(source)?)
+    Ok(PolicyBundle::compile(reload::read_source(config)?)?)
 }
 
 /// Opens the database the configuration names and applies pending migrations when asked to.
@@ -85,6 +84,19 @@ pub fn build_state(config: Config) -> anyhow::Result<AppState> {
     tracing::info!(version = %bundle.version, policies = bundle.meta.len(), "policy bundle loaded");
 
     let db = open_database(&config)?;
+    let activation = Activation {
+        actor: "system".into(),
+        how: "start".into(),
+        git_commit: reload::git_commit(&config),
+        request_id: None,
+        reason: None,
+        ticket: None,
+    };
+    let recorded = versions::record_activation(&mut *db.conn()?, &bundle.source, &activation)
+        .context("cannot record the active policy version in the database")?;
+    if recorded {
+        tracing::info!(version = %bundle.version, "policy version activated and recorded");
+    }
     let key_file = config.key_file();
     let signer = Signer::Local(
         LocalSigner::load_or_create(&key_file, config.signing.key_bits).with_context(|| {
@@ -105,12 +117,23 @@ pub fn build_state(config: Config) -> anyhow::Result<AppState> {
         config.cache.max_entries,
         metrics.clone(),
     );
+    let decision_log = DecisionLog::new(
+        config.decision_log.enabled,
+        config.decision_log.queue_capacity,
+        config.decision_log.batch_size,
+        db.clone(),
+        metrics.clone(),
+    );
     Ok(AppState {
         config,
         db,
         policies: ArcSwap::from_pointee(bundle),
+        reload_lock: tokio::sync::Mutex::new(()),
+        reload_failure: std::sync::Mutex::new(None),
+        stored_bundles: moka::sync::Cache::new(16),
         signer,
         cache,
+        decision_log,
         metrics,
     })
 }
@@ -142,6 +165,12 @@ impl Application {
             server = server.workers(state.config.server.workers);
         }
         let server = server.listen(listener)?.run();
+        state.decision_log.start();
+        actix_web::rt::spawn(reload::on_sighup(state.clone()));
+        let watch = state.config.policies.watch_seconds;
+        if watch > 0 {
+            actix_web::rt::spawn(reload::watch(state.clone(), Duration::from_secs(watch)));
+        }
         Ok(Self {
             port,
             server,
@@ -159,9 +188,14 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until SIGINT or SIGTERM, then drains requests in flight.
+    /// Serves until SIGINT or SIGTERM, then drains requests in flight and writes the queued
+    /// decision log entries.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(port = self.port, "licet is serving");
-        self.server.await
+        let served = self.server.await;
+        let timeout = Duration::from_secs(self.state.config.server.shutdown_timeout_seconds.max(1));
+        self.state.decision_log.flush_and_stop(timeout).await;
+        tracing::info!("licet stopped");
+        served
     }
 }

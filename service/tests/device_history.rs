@@ -19,7 +19,7 @@ tenants:
 fn import_with_status(db: &Database, status: &str) -> import::Summary {
     let text = FILE.replace("STATUS", status);
     let data = import::parse("devices.yaml", &text).unwrap();
-    import::import(&mut db.conn().unwrap(), "devices.yaml", &data).unwrap()
+    import::import(&mut db.conn().unwrap(), "devices.yaml", &data, "test").unwrap()
 }
 
 fn history(db: &Database) -> Vec<(String, Option<String>, String)> {
@@ -72,7 +72,7 @@ fn a_fingerprint_held_by_another_stored_device_is_refused_by_name() {
         .replace("STATUS", "active")
         .replace("id: d-1", "id: d-2");
     let data = import::parse("clash.yaml", &clash).unwrap();
-    let err = import::import(&mut db.conn().unwrap(), "clash.yaml", &data).unwrap_err();
+    let err = import::import(&mut db.conn().unwrap(), "clash.yaml", &data, "test").unwrap_err();
     assert_eq!(
         err.to_string(),
         "clash.yaml: 1 problem(s) found, nothing was written:\n  clash.yaml: tenant `acme`, device `d-2`, field `fingerprint`: `fp-1` already belongs to device `d-1`"

@@ -1,5 +1,7 @@
 //! HTTP routes: one module per resource, one function per route.
 
+mod admin;
+mod audit;
 mod decisions;
 mod health;
 mod keys;
@@ -13,8 +15,27 @@ use crate::error::ApiError;
 /// Registers every route and the JSON body rules.
 pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
     cfg.app_data(json_config(body_limit))
+        .app_data(query_config())
+        .app_data(path_config())
         .service(resource("/v1/decisions", "POST").route(web::post().to(decisions::create)))
         .service(get("/v1/policies/active", policies::active))
+        .service(
+            resource("/v1/admin/policies/reload", "POST")
+                .route(web::post().to(admin::reload_policies)),
+        )
+        .service(get("/v1/audit/policy-versions", audit::list_versions))
+        .service(get("/v1/audit/policy-versions/{version}", audit::get_version))
+        .service(get(
+            "/v1/audit/policy-versions/{from}/diff/{to}",
+            audit::diff_versions,
+        ))
+        .service(get("/v1/audit/decisions", audit::list_decisions))
+        .service(get("/v1/audit/decisions/{seq}", audit::get_decision))
+        .service(get(
+            "/v1/audit/decisions/{seq}/replay",
+            audit::replay_decision,
+        ))
+        .service(get("/v1/audit/events", audit::list_events))
         .service(get("/.well-known/jwks.json", keys::jwks))
         .service(get("/healthz", health::healthz))
         .service(get("/readyz", health::readyz))
@@ -73,6 +94,25 @@ pub fn invalid_shape(err: impl std::fmt::Display) -> ApiError {
         "INVALID_REQUEST",
         format!("the request does not have the expected shape: {err}"),
     )
+}
+
+/// Query strings: unknown or mistyped parameters are 400 problems.
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        ApiError::bad_request("INVALID_QUERY", format!("the query string is not valid: {err}"))
+            .into()
+    })
+}
+
+/// Path segments of the wrong type (a sequence number that is not a number) are 404s.
+fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err, req| {
+        ApiError::not_found(
+            "NOT_FOUND",
+            format!("no resource at `{}`: {err}", req.path()),
+        )
+        .into()
+    })
 }
 
 /// JSON bodies: `application/json` only, bounded in size, errors as problems.

@@ -2,10 +2,11 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use super::schema::*;
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset, Serialize, Deserialize)]
 #[diesel(table_name = tenants)]
 pub struct Tenant {
     pub id: String,
@@ -15,14 +16,14 @@ pub struct Tenant {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset, Serialize, Deserialize)]
 #[diesel(table_name = roles)]
 pub struct Role {
     pub id: String,
     pub description: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset, Serialize, Deserialize)]
 #[diesel(table_name = users, treat_none_as_null = true)]
 pub struct User {
     pub tenant_id: String,
@@ -34,7 +35,7 @@ pub struct User {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = memberships)]
 pub struct Membership {
     pub tenant_id: String,
@@ -42,7 +43,7 @@ pub struct Membership {
     pub role_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset, Serialize, Deserialize)]
 #[diesel(table_name = products)]
 pub struct Product {
     pub id: String,
@@ -51,7 +52,7 @@ pub struct Product {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset, Serialize, Deserialize)]
 #[diesel(table_name = product_releases, treat_none_as_null = true)]
 pub struct ProductRelease {
     pub product_id: String,
@@ -59,7 +60,7 @@ pub struct ProductRelease {
     pub released_on: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset, Serialize, Deserialize)]
 #[diesel(table_name = features)]
 pub struct Feature {
     pub id: String,
@@ -67,7 +68,7 @@ pub struct Feature {
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset, Serialize, Deserialize)]
 #[diesel(table_name = entitlements, treat_none_as_null = true)]
 pub struct Entitlement {
     pub tenant_id: String,
@@ -87,7 +88,7 @@ pub struct Entitlement {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = entitlement_features)]
 pub struct EntitlementFeature {
     pub tenant_id: String,
@@ -95,7 +96,7 @@ pub struct EntitlementFeature {
     pub feature_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset, Serialize, Deserialize)]
 #[diesel(table_name = devices, treat_none_as_null = true)]
 pub struct Device {
     pub tenant_id: String,
@@ -131,4 +132,115 @@ pub struct NewDeviceEvent {
     pub from_status: Option<String>,
     pub to_status: String,
     pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = policy_versions)]
+pub struct PolicyVersionRow {
+    pub version: String,
+    /// A JSON array of `{"path", "content"}`, schema first.
+    pub files: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = policy_activations)]
+pub struct PolicyActivation {
+    pub id: i64,
+    pub version: String,
+    pub activated_at: NaiveDateTime,
+    pub activated_by: String,
+    pub source: String,
+    pub git_commit: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = policy_activations)]
+pub struct NewPolicyActivation {
+    pub version: String,
+    pub activated_at: NaiveDateTime,
+    pub activated_by: String,
+    pub source: String,
+    pub git_commit: Option<String>,
+}
+
+/// One logged decision. JSON columns hold text as written.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = decision_log)]
+pub struct DecisionLogRow {
+    pub seq: i64,
+    pub request_id: String,
+    pub decided_at: NaiveDateTime,
+    pub tenant_id: String,
+    pub principal_type: String,
+    pub principal_id: String,
+    pub action: String,
+    pub feature_id: String,
+    pub context: String,
+    pub decision: String,
+    pub reasons: String,
+    pub advice: String,
+    pub entitlement_id: Option<String>,
+    pub policy_version: String,
+    pub latency_us: i64,
+    pub inputs: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = decision_log)]
+pub struct NewDecisionLogRow {
+    pub request_id: String,
+    pub decided_at: NaiveDateTime,
+    pub tenant_id: String,
+    pub principal_type: String,
+    pub principal_id: String,
+    pub action: String,
+    pub feature_id: String,
+    pub context: String,
+    pub decision: String,
+    pub reasons: String,
+    pub advice: String,
+    pub entitlement_id: Option<String>,
+    pub policy_version: String,
+    pub latency_us: i64,
+    pub inputs: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEventRow {
+    pub seq: i64,
+    pub id: String,
+    pub occurred_at: NaiveDateTime,
+    pub actor: String,
+    pub tenant_id: Option<String>,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: String,
+    pub before_state: Option<String>,
+    pub after_state: Option<String>,
+    pub reason: Option<String>,
+    pub ticket: Option<String>,
+    pub request_id: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct NewAuditEventRow {
+    pub id: String,
+    pub occurred_at: NaiveDateTime,
+    pub actor: String,
+    pub tenant_id: Option<String>,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: String,
+    pub before_state: Option<String>,
+    pub after_state: Option<String>,
+    pub reason: Option<String>,
+    pub ticket: Option<String>,
+    pub request_id: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
 }

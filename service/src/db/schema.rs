@@ -115,6 +115,72 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    policy_versions (version) {
+        version -> Text,
+        files -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    policy_activations (id) {
+        id -> BigInt,
+        version -> Text,
+        activated_at -> Timestamp,
+        activated_by -> Text,
+        source -> Text,
+        git_commit -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    decision_log (seq) {
+        seq -> BigInt,
+        request_id -> Text,
+        decided_at -> Timestamp,
+        tenant_id -> Text,
+        principal_type -> Text,
+        principal_id -> Text,
+        action -> Text,
+        feature_id -> Text,
+        context -> Text,
+        decision -> Text,
+        reasons -> Text,
+        advice -> Text,
+        entitlement_id -> Nullable<Text>,
+        policy_version -> Text,
+        latency_us -> BigInt,
+        inputs -> Text,
+    }
+}
+
+diesel::table! {
+    audit_events (seq) {
+        seq -> BigInt,
+        id -> Text,
+        occurred_at -> Timestamp,
+        actor -> Text,
+        tenant_id -> Nullable<Text>,
+        action -> Text,
+        object_type -> Text,
+        object_id -> Text,
+        before_state -> Nullable<Text>,
+        after_state -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        ticket -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    licet_locks (name) {
+        name -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     roles,
@@ -127,4 +193,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     entitlement_features,
     devices,
     device_events,
+    policy_versions,
+    policy_activations,
+    decision_log,
+    audit_events,
+    licet_locks,
 );

@@ -5,14 +5,17 @@
 //! the active bundle ([`engine`]), sign the claims, answer.
 
 pub mod engine;
+pub mod replay;
 pub mod request;
 pub mod slice;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
 use serde::Serialize;
 
+use crate::audit::decision_log::Entry;
 use crate::db::DbError;
 use crate::signing::SignError;
 use crate::state::AppState;
@@ -183,7 +186,26 @@ pub async fn decide(
     );
     let (token, _) = signed?;
 
-    state.metrics.observe_decision(decision, started.elapsed());
+    let latency = started.elapsed();
+    state.metrics.observe_decision(decision, latency);
+    state.decision_log.record(Entry {
+        request_id: request_id.to_string(),
+        decided_at: now,
+        tenant: Arc::clone(&tenant),
+        principal: Arc::clone(&principal),
+        action: query.action.clone(),
+        feature: query.feature.clone(),
+        product: product.clone(),
+        product_version: query.version.to_string(),
+        encoded_version: query.version.encode(),
+        environment: query.environment.clone(),
+        decision,
+        reasons: outcome.reasons.clone(),
+        advice: outcome.advice.clone(),
+        entitlement: outcome.entitlement.clone(),
+        policy_version: bundle.version.clone(),
+        latency,
+    });
     let expires_at = chrono::DateTime::from_timestamp(exp, 0).unwrap_or(now);
     Ok(DecisionResponse {
         decision,

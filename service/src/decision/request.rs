@@ -42,7 +42,7 @@ pub struct RequestContext {
 }
 
 /// Kinds of principal that may ask to use a feature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
 pub enum PrincipalKind {
     Device,
     User,

@@ -29,7 +29,7 @@ pub struct TenantSlice {
 }
 
 /// An entitlement with its features, environments and encoded version bounds.
-#[derive(Debug)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EntitlementView {
     pub row: Entitlement,
     pub features: Vec<String>,
@@ -39,7 +39,7 @@ pub struct EntitlementView {
 }
 
 /// The asking device or user.
-#[derive(Debug)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PrincipalView {
     pub kind: PrincipalKind,
     pub id: String,

@@ -4,7 +4,10 @@
 //! Evaluation of requests lives in `decision`; this module only knows policies.
 
 mod bundle;
+pub mod impact;
+pub mod reload;
 mod source;
+pub mod versions;
 
 pub use bundle::{BundleError, PolicyBundle, PolicyMeta};
 pub use source::{BundleFile, BundleSource};

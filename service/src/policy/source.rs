@@ -10,7 +10,7 @@ use super::BundleError;
 include!(concat!(env!("OUT_DIR"), "/embedded_bundle.rs"));
 
 /// One file of a bundle, named by its logical path (`schema/...` or `policies/...`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BundleFile {
     pub path: String,
     pub content: String,
@@ -43,13 +43,18 @@ impl BundleSource {
 
     /// Reads `schema_file` and every `*.cedar` file directly inside `dir`.
     pub fn from_dir(dir: &Path, schema_file: &Path) -> Result<Self, BundleError> {
+        let schema = BundleFile {
+            path: format!("schema/{}", file_name(schema_file)),
+            content: std::fs::read_to_string(schema_file)
+                .map_err(|e| BundleError::io(schema_file, e))?,
+        };
+        Self::from_dir_with_schema(dir, schema)
+    }
+
+    /// Every `*.cedar` file directly inside `dir`, with `schema`.
+    pub fn from_dir_with_schema(dir: &Path, schema: BundleFile) -> Result<Self, BundleError> {
         let read =
             |path: &Path| std::fs::read_to_string(path).map_err(|e| BundleError::io(path, e));
-        let schema_name = file_name(schema_file);
-        let schema = BundleFile {
-            path: format!("schema/{schema_name}"),
-            content: read(schema_file)?,
-        };
 
         let entries = std::fs::read_dir(dir).map_err(|e| BundleError::io(dir, e))?;
         let mut paths: Vec<_> = entries

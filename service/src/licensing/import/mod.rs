@@ -17,6 +17,7 @@ use chrono::Utc;
 use diesel::Connection;
 use serde::Deserialize;
 
+use crate::audit::events;
 use crate::db::{DbConnection, DbError};
 use crate::state::AppState;
 pub use validate::{is_environment_name, parse_time};
@@ -242,20 +243,25 @@ pub fn parse(file: &str, text: &str) -> Result<ImportFile, ImportError> {
     })
 }
 
-/// Validates and writes `data` in one transaction.
+/// Validates and writes `data` in one transaction, with an audit event for every change
+/// recorded as made by `actor`.
 pub fn import(
     conn: &mut DbConnection,
     file: &str,
     data: &ImportFile,
+    actor: &str,
 ) -> Result<Summary, ImportError> {
-    conn.transaction(|conn| validate_and_write(conn, file, data))
+    conn.transaction(|conn| validate_and_write(conn, file, data, actor))
 }
 
 /// Imports through a running service: writes off the worker threads, then drops the cached
 /// entity slices so that the next decision on this process sees the change.
 pub async fn apply(state: &AppState, file: &str, data: ImportFile) -> Result<Summary, ImportError> {
     let name = file.to_string();
-    let summary = state.db.run(move |conn| import(conn, &name, &data)).await?;
+    let summary = state
+        .db
+        .run(move |conn| import(conn, &name, &data, "system"))
+        .await?;
     if summary.changes() > 0 {
         state.cache.invalidate_all();
     }
@@ -269,7 +275,7 @@ pub fn dry_run(
     data: &ImportFile,
 ) -> Result<Summary, ImportError> {
     let outcome = conn.transaction(|conn| {
-        let summary = validate_and_write(conn, file, data)?;
+        let summary = validate_and_write(conn, file, data, "dry-run")?;
         Err::<(), _>(ImportError::RolledBack(summary))
     });
     match outcome {
@@ -283,6 +289,7 @@ fn validate_and_write(
     conn: &mut DbConnection,
     file: &str,
     data: &ImportFile,
+    actor: &str,
 ) -> Result<Summary, ImportError> {
     let known = validate::Known::load(conn)?;
     let issues = validate::validate(data, &known);
@@ -292,7 +299,14 @@ fn validate_and_write(
             issues,
         });
     }
-    write::write(conn, data, Utc::now().naive_utc())
+    let mut log = write::ChangeLog::default();
+    let summary = write::write(conn, data, Utc::now().naive_utc(), &mut log)?;
+    for event in &mut log.events {
+        event.actor = actor.to_string();
+        event.reason = Some(format!("import of {file}"));
+    }
+    events::append(conn, &log.events)?;
+    Ok(summary)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Writing a validated import: insert what is new, update what differs, leave equal rows
-//! alone, and record device creation and status changes in the device history.
+//! alone, record device creation and status changes in the device history, and collect every
+//! change (before and after) for the audit trail.
 
 use std::collections::BTreeSet;
 
@@ -10,6 +11,7 @@ use super::{
     Change, DeviceEntry, EntitlementEntry, ImportError, ImportFile, ProductEntry, Summary,
     TenantEntry, UserEntry, parse_time,
 };
+use crate::audit::events::NewEvent;
 use crate::db::DbConnection;
 use crate::db::models::*;
 use crate::db::schema::*;
@@ -77,26 +79,62 @@ fn plan<T: Stamped>(existing: Option<T>, fresh: T) -> Plan<T> {
     }
 }
 
-/// Inserts `$row` into `$table`, or updates the row stored at `$key` when it differs, and
-/// evaluates to the [`Change`] made.
+/// The changes an import made, as audit events without an actor yet.
+#[derive(Debug, Default)]
+pub(super) struct ChangeLog {
+    pub events: Vec<NewEvent>,
+}
+
+impl ChangeLog {
+    fn record<T: serde::Serialize>(
+        &mut self,
+        object_type: &str,
+        tenant: Option<&str>,
+        object_id: &str,
+        before: Option<&T>,
+        after: &T,
+    ) {
+        let json = |v: &T| serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+        self.events.push(NewEvent {
+            action: if before.is_some() {
+                "import.update"
+            } else {
+                "import.create"
+            }
+            .into(),
+            object_type: object_type.into(),
+            tenant: tenant.map(str::to_string),
+            object_id: object_id.into(),
+            before: before.map(json),
+            after: Some(json(after)),
+            ..NewEvent::default()
+        });
+    }
+}
+
+/// Inserts `$row` into `$table`, or updates the row stored at `$key` when it differs, logs
+/// the change as `$kind` `$id` of `$tenant`, and evaluates to the [`Change`] made.
 macro_rules! reconcile {
-    ($conn:expr, $table:ident, $model:ty, $key:expr, $row:expr) => {{
+    ($conn:expr, $log:expr, $kind:literal, $tenant:expr, $id:expr, $table:ident, $model:ty, $key:expr, $row:expr) => {{
         let existing = $table::table
             .find($key)
             .select(<$model>::as_select())
             .first::<$model>($conn)
             .optional()?;
+        let before = existing.clone();
         match plan(existing, $row) {
             Plan::Insert(row) => {
                 diesel::insert_into($table::table)
                     .values(&row)
                     .execute($conn)?;
+                $log.record($kind, $tenant, $id, None, &row);
                 Change::Created
             }
             Plan::Update(row) => {
                 diesel::update($table::table.find($key))
                     .set(&row)
                     .execute($conn)?;
+                $log.record($kind, $tenant, $id, before.as_ref(), &row);
                 Change::Updated
             }
             Plan::Keep => Change::Unchanged,
@@ -124,6 +162,10 @@ fn sync_set(
     Ok(true)
 }
 
+fn sorted(set: &BTreeSet<&str>) -> Vec<String> {
+    set.iter().map(|s| s.to_string()).collect()
+}
+
 /// A set change turns an unchanged record into an updated one.
 fn with_set_change(change: Change, set_changed: bool) -> Change {
     if set_changed && change == Change::Unchanged {
@@ -137,6 +179,7 @@ pub(super) fn write(
     conn: &mut DbConnection,
     data: &ImportFile,
     now: NaiveDateTime,
+    log: &mut ChangeLog,
 ) -> Result<Summary, ImportError> {
     let mut summary = Summary::default();
     for role in &data.roles {
@@ -144,13 +187,14 @@ pub(super) fn write(
             id: role.id.clone(),
             description: role.description.clone(),
         };
-        summary.count("roles", reconcile!(conn, roles, Role, &role.id, row));
+        let change = reconcile!(conn, log, "role", None, &role.id, roles, Role, &role.id, row);
+        summary.count("roles", change);
     }
     for product in &data.products {
-        write_product(conn, product, now, &mut summary)?;
+        write_product(conn, product, now, &mut summary, log)?;
     }
     for tenant in &data.tenants {
-        write_tenant(conn, tenant, now, &mut summary)?;
+        write_tenant(conn, tenant, now, &mut summary, log)?;
     }
     Ok(summary)
 }
@@ -160,6 +204,7 @@ fn write_product(
     entry: &ProductEntry,
     now: NaiveDateTime,
     summary: &mut Summary,
+    log: &mut ChangeLog,
 ) -> QueryResult<()> {
     let row = Product {
         id: entry.id.clone(),
@@ -169,7 +214,7 @@ fn write_product(
     };
     summary.count(
         "products",
-        reconcile!(conn, products, Product, &entry.id, row),
+        reconcile!(conn, log, "product", None, &entry.id, products, Product, &entry.id, row),
     );
 
     for release in &entry.releases {
@@ -179,9 +224,10 @@ fn write_product(
             released_on: release.released_on.clone(),
         };
         let key = (&entry.id, &release.version);
+        let id = format!("{}@{}", entry.id, release.version);
         summary.count(
             "releases",
-            reconcile!(conn, product_releases, ProductRelease, key, row),
+            reconcile!(conn, log, "product_release", None, &id, product_releases, ProductRelease, key, row),
         );
     }
 
@@ -193,7 +239,7 @@ fn write_product(
         };
         summary.count(
             "features",
-            reconcile!(conn, features, Feature, &feature.id, row),
+            reconcile!(conn, log, "feature", None, &feature.id, features, Feature, &feature.id, row),
         );
     }
     Ok(())
@@ -204,6 +250,7 @@ fn write_tenant(
     entry: &TenantEntry,
     now: NaiveDateTime,
     summary: &mut Summary,
+    log: &mut ChangeLog,
 ) -> QueryResult<()> {
     let row = Tenant {
         id: entry.id.clone(),
@@ -212,18 +259,20 @@ fn write_tenant(
         created_at: now,
         updated_at: now,
     };
-    summary.count("tenants", reconcile!(conn, tenants, Tenant, &entry.id, row));
+    let tenant = Some(entry.id.as_str());
+    let change = reconcile!(conn, log, "tenant", tenant, &entry.id, tenants, Tenant, &entry.id, row);
+    summary.count("tenants", change);
 
     for user in &entry.users {
-        let change = write_user(conn, &entry.id, user, now)?;
+        let change = write_user(conn, &entry.id, user, now, log)?;
         summary.count("users", change);
     }
     for ent in &entry.entitlements {
-        let change = write_entitlement(conn, &entry.id, ent, now)?;
+        let change = write_entitlement(conn, &entry.id, ent, now, log)?;
         summary.count("entitlements", change);
     }
     for device in &entry.devices {
-        let change = write_device(conn, &entry.id, device, now)?;
+        let change = write_device(conn, &entry.id, device, now, log)?;
         summary.count("devices", change);
     }
     Ok(())
@@ -234,6 +283,7 @@ fn write_user(
     tenant: &str,
     entry: &UserEntry,
     now: NaiveDateTime,
+    log: &mut ChangeLog,
 ) -> QueryResult<Change> {
     let row = User {
         tenant_id: tenant.into(),
@@ -244,7 +294,8 @@ fn write_user(
         created_at: now,
         updated_at: now,
     };
-    let change = reconcile!(conn, users, User, (tenant, entry.id.as_str()), row);
+    let key = (tenant, entry.id.as_str());
+    let change = reconcile!(conn, log, "user", Some(tenant), &entry.id, users, User, key, row);
 
     let mine = memberships::tenant_id
         .eq(tenant)
@@ -254,6 +305,8 @@ fn write_user(
         .select(memberships::role_id)
         .load(conn)?;
     let wanted: BTreeSet<&str> = entry.roles.iter().map(String::as_str).collect();
+    let mut before: Vec<String> = current.clone();
+    before.sort();
     let changed = sync_set(
         conn,
         current,
@@ -270,6 +323,10 @@ fn write_user(
                 .execute(conn)
         },
     )?;
+    if changed {
+        let id = format!("{}/roles", entry.id);
+        log.record("user_roles", Some(tenant), &id, Some(&before), &sorted(&wanted));
+    }
     Ok(with_set_change(change, changed))
 }
 
@@ -278,6 +335,7 @@ fn write_entitlement(
     tenant: &str,
     entry: &EntitlementEntry,
     now: NaiveDateTime,
+    log: &mut ChangeLog,
 ) -> QueryResult<Change> {
     // INVARIANT: validation has already checked that every time and version parses.
     let row = Entitlement {
@@ -296,11 +354,16 @@ fn write_entitlement(
         created_at: now,
         updated_at: now,
     };
+    let key = (tenant, entry.id.as_str());
     let change = reconcile!(
         conn,
+        log,
+        "entitlement",
+        Some(tenant),
+        &entry.id,
         entitlements,
         Entitlement,
-        (tenant, entry.id.as_str()),
+        key,
         row
     );
 
@@ -312,6 +375,8 @@ fn write_entitlement(
         .select(entitlement_features::feature_id)
         .load(conn)?;
     let wanted: BTreeSet<&str> = entry.features.iter().map(String::as_str).collect();
+    let mut before: Vec<String> = current.clone();
+    before.sort();
     let changed = sync_set(
         conn,
         current,
@@ -328,6 +393,10 @@ fn write_entitlement(
                 .execute(conn)
         },
     )?;
+    if changed {
+        let id = format!("{}/features", entry.id);
+        log.record("entitlement_features", Some(tenant), &id, Some(&before), &sorted(&wanted));
+    }
     Ok(with_set_change(change, changed))
 }
 
@@ -342,6 +411,7 @@ fn write_device(
     tenant: &str,
     entry: &DeviceEntry,
     now: NaiveDateTime,
+    log: &mut ChangeLog,
 ) -> QueryResult<Change> {
     let key = (tenant, entry.id.as_str());
     let old_status: Option<String> = devices::table
@@ -359,7 +429,7 @@ fn write_device(
         created_at: now,
         updated_at: now,
     };
-    let change = reconcile!(conn, devices, Device, key, row);
+    let change = reconcile!(conn, log, "device", Some(tenant), &entry.id, devices, Device, key, row);
 
     let event = match (&old_status, change) {
         (None, Change::Created) => Some("registered"),
