@@ -12,11 +12,11 @@ use chrono::{DateTime, Utc};
 use crate::audit::decision_log::DecisionFilter;
 use crate::audit::events::{self, EventFilter, Verification};
 use crate::config::Config;
-use crate::identity;
-use crate::policy::{BundleSource, PolicyBundle, impact};
 use crate::db::migrate;
 use crate::decision::{self, DecisionRequest};
+use crate::identity;
 use crate::licensing::{demo, import};
+use crate::policy::{BundleSource, PolicyBundle, impact};
 use crate::startup::{self, Application};
 use crate::telemetry;
 

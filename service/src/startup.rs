@@ -10,11 +10,11 @@ use anyhow::Context as _;
 use arc_swap::ArcSwap;
 
 use crate::api;
+use crate::audit::DecisionLog;
 use crate::config::Config;
 use crate::db::{Database, connection_redacted, migrate};
 use crate::decision::slice::EntityCache;
 use crate::metrics::Metrics;
-use crate::audit::DecisionLog;
 use crate::policy::PolicyBundle;
 use crate::policy::reload;
 use crate::policy::versions::{self, Activation};

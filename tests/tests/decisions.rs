@@ -147,7 +147,8 @@ async fn a_change_made_by_another_process_is_seen_within_the_cache_ttl() {
         "tenants:\n  - id: acme\n    name: Acme Engineering\n    devices:\n      - { id: d-7f3a, fingerprint: \"sha256:7f3a0c1e\", name: Workstation 7F3A, entitlement: ent-acme-cad, status: inactive }\n",
     )
     .unwrap();
-    licet::licensing::import::import(&mut other.conn().unwrap(), "other.yaml", &data, "test").unwrap();
+    licet::licensing::import::import(&mut other.conn().unwrap(), "other.yaml", &data, "test")
+        .unwrap();
     assert_eq!(
         app.decide(&body).await.body["decision"],
         "allow",

@@ -18,7 +18,13 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             json!({ "ok": false, "backend": state.db.backend().name(), "error": err.to_string() })
         }
     };
-    let policies = json!({ "ok": true, "version": state.policies.load().version });
+    // A refused reload leaves the last good bundle serving: still ready, with the failure shown.
+    let last_failure = state.reload_failure.lock().ok().and_then(|f| f.clone());
+    let policies = json!({
+        "ok": true,
+        "version": state.policies.load().version,
+        "last_reload_error": last_failure,
+    });
     let signer = match state.signer.check().await {
         Ok(()) => {
             json!({ "ok": true, "backend": state.signer.backend(), "kid": state.signer.kid() })
@@ -44,6 +50,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 /// Prometheus text exposition.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let (in_use, idle) = state.db.pool_state();
+    state
+        .metrics
+        .set_decision_log_queue(state.decision_log.queued());
     state
         .metrics
         .set_gauges(state.cache.entry_count(), in_use, idle);

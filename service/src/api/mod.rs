@@ -24,7 +24,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
                 .route(web::post().to(admin::reload_policies)),
         )
         .service(get("/v1/audit/policy-versions", audit::list_versions))
-        .service(get("/v1/audit/policy-versions/{version}", audit::get_version))
+        .service(get(
+            "/v1/audit/policy-versions/{version}",
+            audit::get_version,
+        ))
         .service(get(
             "/v1/audit/policy-versions/{from}/diff/{to}",
             audit::diff_versions,
@@ -99,8 +102,11 @@ pub fn invalid_shape(err: impl std::fmt::Display) -> ApiError {
 /// Query strings: unknown or mistyped parameters are 400 problems.
 fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req| {
-        ApiError::bad_request("INVALID_QUERY", format!("the query string is not valid: {err}"))
-            .into()
+        ApiError::bad_request(
+            "INVALID_QUERY",
+            format!("the query string is not valid: {err}"),
+        )
+        .into()
     })
 }
 

@@ -214,10 +214,7 @@ impl Writer {
         let mut stopping = false;
         loop {
             let first = if stopping {
-                match self.receiver.try_recv() {
-                    Ok(entry) => Some(entry),
-                    Err(_) => None,
-                }
+                self.receiver.try_recv().ok()
             } else {
                 tokio::select! {
                     entry = self.receiver.recv() => entry,

@@ -78,12 +78,19 @@ pub fn token_hash(token: &str) -> String {
 }
 
 /// Authenticates the bearer token of `req` and checks that its role allows `needed`.
-pub fn authorize(req: &HttpRequest, access: &AccessConfig, needed: Role) -> Result<Caller, ApiError> {
+pub fn authorize(
+    req: &HttpRequest,
+    access: &AccessConfig,
+    needed: Role,
+) -> Result<Caller, ApiError> {
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim) else {
+    let Some(token) = header
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+    else {
         return Err(unauthenticated(
             "send an API token as `Authorization: Bearer <token>`",
         ));
@@ -166,7 +173,10 @@ mod tests {
         assert_eq!(auditor.tenant.as_deref(), Some("acme"));
         assert_eq!(auditor.tenant_scope(None).unwrap().as_deref(), Some("acme"));
         assert_eq!(
-            auditor.tenant_scope(Some("globex".into())).unwrap_err().code,
+            auditor
+                .tenant_scope(Some("globex".into()))
+                .unwrap_err()
+                .code,
             "FORBIDDEN"
         );
         assert_eq!(
@@ -175,7 +185,10 @@ mod tests {
         );
 
         let missing = call(None, Role::Auditor).unwrap_err();
-        assert_eq!((missing.status.as_u16(), missing.code), (401, "UNAUTHENTICATED"));
+        assert_eq!(
+            (missing.status.as_u16(), missing.code),
+            (401, "UNAUTHENTICATED")
+        );
         let wrong = call(Some("licet_nope"), Role::Auditor).unwrap_err();
         assert_eq!(wrong.code, "UNAUTHENTICATED");
     }

@@ -136,8 +136,16 @@ impl ImpactReport {
             "candidate {}: replayed {} logged decisions from {} to {}{}",
             self.candidate_version,
             self.replayed,
-            if self.since.is_empty() { "the first" } else { &self.since },
-            if self.until.is_empty() { "now" } else { &self.until },
+            if self.since.is_empty() {
+                "the first"
+            } else {
+                &self.since
+            },
+            if self.until.is_empty() {
+                "now"
+            } else {
+                &self.until
+            },
             self.tenant
                 .as_ref()
                 .map(|t| format!(" (tenant {t})"))

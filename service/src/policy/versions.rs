@@ -165,8 +165,11 @@ pub fn source(conn: &mut DbConnection, version: &str) -> Result<Option<BundleSou
         .first(conn)
         .optional()?;
     let Some(files) = files else { return Ok(None) };
-    let mut files: Vec<BundleFile> = serde_json::from_str(&files)
-        .map_err(|e| DbError::Query(format!("stored policy version `{version}` is unreadable: {e}")))?;
+    let mut files: Vec<BundleFile> = serde_json::from_str(&files).map_err(|e| {
+        DbError::Query(format!(
+            "stored policy version `{version}` is unreadable: {e}"
+        ))
+    })?;
     if files.is_empty() {
         return Err(DbError::Query(format!(
             "stored policy version `{version}` has no files"
@@ -187,10 +190,8 @@ pub fn view(conn: &mut DbConnection, version: &str) -> Result<Option<VersionView
 /// The git commit of the checkout holding `paths`, with `-dirty` when any of them differs
 /// from it. `None` outside a git checkout or without git.
 pub fn git_commit(paths: &[&Path]) -> Option<String> {
-    let paths: Vec<std::path::PathBuf> = paths
-        .iter()
-        .filter_map(|p| p.canonicalize().ok())
-        .collect();
+    let paths: Vec<std::path::PathBuf> =
+        paths.iter().filter_map(|p| p.canonicalize().ok()).collect();
     let first = paths.first()?;
     let dir = if first.is_dir() {
         first.as_path()
@@ -212,5 +213,9 @@ pub fn git_commit(paths: &[&Path]) -> Option<String> {
     let owned: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     status_args.extend(owned.iter().map(String::as_str));
     let dirty = git(&status_args).is_some_and(|s| !s.is_empty());
-    Some(if dirty { format!("{commit}-dirty") } else { commit })
+    Some(if dirty {
+        format!("{commit}-dirty")
+    } else {
+        commit
+    })
 }

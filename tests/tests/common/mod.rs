@@ -66,6 +66,7 @@ pub fn test_config(backend: Backend, dir: &tempfile::TempDir) -> Config {
         Backend::Postgres => fresh_postgres_database(),
     });
     config.database.pool_size = 4;
+    config.access.tokens = test_tokens();
     config
 }
 
@@ -224,9 +225,100 @@ impl TestApp {
         .await
     }
 
+    /// GET with `Authorization: Bearer <token>`.
+    pub async fn get_as(&self, token: &str, path: &str) -> Answer {
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {token}");
+        self.call(move |a| answer(a.get(&url).header("authorization", &auth).call().unwrap()))
+            .await
+    }
+
+    /// POST a JSON body with `Authorization: Bearer <token>`.
+    pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> Answer {
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {token}");
+        let body = body.to_string();
+        self.call(move |a| {
+            answer(
+                a.post(&url)
+                    .header("authorization", &auth)
+                    .header("content-type", "application/json")
+                    .send(body.as_bytes())
+                    .unwrap(),
+            )
+        })
+        .await
+    }
+
+    /// Waits until the decision log holds `count` rows (it is written off the request path).
+    pub async fn logged_decisions(&self, count: i64) -> i64 {
+        use diesel::QueryDsl;
+        let mut seen = 0;
+        for _ in 0..100 {
+            seen = self
+                .state
+                .db
+                .run(|conn| {
+                    licet::db::schema::decision_log::table
+                        .count()
+                        .get_result::<i64>(conn)
+                        .map_err(licet::db::DbError::from)
+                })
+                .await
+                .unwrap();
+            if seen >= count {
+                break;
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        seen
+    }
+
     pub async fn decide(&self, body: &Value) -> Answer {
         self.post_json("/v1/decisions", body).await
     }
+}
+
+/// The admin token every test configuration admits.
+pub const ADMIN_TOKEN: &str = "licet_test-admin-token";
+/// An auditor token limited to nothing.
+pub const AUDITOR_TOKEN: &str = "licet_test-auditor-token";
+/// An auditor token limited to the tenant `acme`.
+pub const ACME_AUDITOR_TOKEN: &str = "licet_test-acme-auditor-token";
+
+fn test_tokens() -> Vec<licet::config::TokenConfig> {
+    use licet::identity::token_hash;
+    let token =
+        |name: &str, role: &str, secret: &str, tenant: Option<&str>| licet::config::TokenConfig {
+            name: name.into(),
+            role: role.into(),
+            sha256: token_hash(secret),
+            tenant: tenant.map(str::to_string),
+        };
+    vec![
+        token("test-admin", "admin", ADMIN_TOKEN, None),
+        token("test-auditor", "auditor", AUDITOR_TOKEN, None),
+        token("acme-auditor", "auditor", ACME_AUDITOR_TOKEN, Some("acme")),
+    ]
+}
+
+/// Copies the repository's policies and schema into `dir` (as `policies/` and
+/// `schema.cedarschema`) and points `config` at the copy, so a test can change them.
+pub fn own_policies(config: &mut Config, dir: &std::path::Path) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let policies = dir.join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    for entry in std::fs::read_dir(root.join("policies")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "cedar") {
+            std::fs::copy(&path, policies.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let schema = dir.join("licet.cedarschema");
+    std::fs::copy(root.join("schema/licet.cedarschema"), &schema).unwrap();
+    config.policies.dir = Some(policies.clone());
+    config.policies.schema = Some(schema);
+    policies
 }
 
 /// A decision request for a device.

@@ -187,7 +187,9 @@ pub(super) fn write(
             id: role.id.clone(),
             description: role.description.clone(),
         };
-        let change = reconcile!(conn, log, "role", None, &role.id, roles, Role, &role.id, row);
+        let change = reconcile!(
+            conn, log, "role", None, &role.id, roles, Role, &role.id, row
+        );
         summary.count("roles", change);
     }
     for product in &data.products {
@@ -214,7 +216,9 @@ fn write_product(
     };
     summary.count(
         "products",
-        reconcile!(conn, log, "product", None, &entry.id, products, Product, &entry.id, row),
+        reconcile!(
+            conn, log, "product", None, &entry.id, products, Product, &entry.id, row
+        ),
     );
 
     for release in &entry.releases {
@@ -227,7 +231,17 @@ fn write_product(
         let id = format!("{}@{}", entry.id, release.version);
         summary.count(
             "releases",
-            reconcile!(conn, log, "product_release", None, &id, product_releases, ProductRelease, key, row),
+            reconcile!(
+                conn,
+                log,
+                "product_release",
+                None,
+                &id,
+                product_releases,
+                ProductRelease,
+                key,
+                row
+            ),
         );
     }
 
@@ -239,7 +253,17 @@ fn write_product(
         };
         summary.count(
             "features",
-            reconcile!(conn, log, "feature", None, &feature.id, features, Feature, &feature.id, row),
+            reconcile!(
+                conn,
+                log,
+                "feature",
+                None,
+                &feature.id,
+                features,
+                Feature,
+                &feature.id,
+                row
+            ),
         );
     }
     Ok(())
@@ -260,7 +284,9 @@ fn write_tenant(
         updated_at: now,
     };
     let tenant = Some(entry.id.as_str());
-    let change = reconcile!(conn, log, "tenant", tenant, &entry.id, tenants, Tenant, &entry.id, row);
+    let change = reconcile!(
+        conn, log, "tenant", tenant, &entry.id, tenants, Tenant, &entry.id, row
+    );
     summary.count("tenants", change);
 
     for user in &entry.users {
@@ -295,7 +321,17 @@ fn write_user(
         updated_at: now,
     };
     let key = (tenant, entry.id.as_str());
-    let change = reconcile!(conn, log, "user", Some(tenant), &entry.id, users, User, key, row);
+    let change = reconcile!(
+        conn,
+        log,
+        "user",
+        Some(tenant),
+        &entry.id,
+        users,
+        User,
+        key,
+        row
+    );
 
     let mine = memberships::tenant_id
         .eq(tenant)
@@ -325,7 +361,13 @@ fn write_user(
     )?;
     if changed {
         let id = format!("{}/roles", entry.id);
-        log.record("user_roles", Some(tenant), &id, Some(&before), &sorted(&wanted));
+        log.record(
+            "user_roles",
+            Some(tenant),
+            &id,
+            Some(&before),
+            &sorted(&wanted),
+        );
     }
     Ok(with_set_change(change, changed))
 }
@@ -395,7 +437,13 @@ fn write_entitlement(
     )?;
     if changed {
         let id = format!("{}/features", entry.id);
-        log.record("entitlement_features", Some(tenant), &id, Some(&before), &sorted(&wanted));
+        log.record(
+            "entitlement_features",
+            Some(tenant),
+            &id,
+            Some(&before),
+            &sorted(&wanted),
+        );
     }
     Ok(with_set_change(change, changed))
 }
@@ -429,7 +477,17 @@ fn write_device(
         created_at: now,
         updated_at: now,
     };
-    let change = reconcile!(conn, log, "device", Some(tenant), &entry.id, devices, Device, key, row);
+    let change = reconcile!(
+        conn,
+        log,
+        "device",
+        Some(tenant),
+        &entry.id,
+        devices,
+        Device,
+        key,
+        row
+    );
 
     let event = match (&old_status, change) {
         (None, Change::Created) => Some("registered"),

@@ -1,0 +1,241 @@
+//! The `licet` binary's audit commands: `audit verify`, `audit export`, `token new`, and
+//! `policy impact` over a real decision log.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use diesel::RunQueryDsl;
+use licet::config::Config;
+use licet::licensing::{demo, import};
+
+fn licet(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_licet"))
+        .args(args)
+        .env("LICET__SERVER__DATA_DIR", dir)
+        .env("LICET__LOG__LEVEL", "warn")
+        .env_remove("LICET_CONFIG")
+        .output()
+        .expect("the licet binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Imports the demo data into a SQLite database in `dir` with the binary.
+fn demo_database(dir: &Path) {
+    let file = dir.join("demo.yaml");
+    std::fs::write(&file, demo::data(chrono::Utc::now().date_naive()).unwrap()).unwrap();
+    let out = licet(dir, &["import", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn audit_verify_finds_a_changed_row_and_export_filters_by_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_database(dir.path());
+
+    let ok = licet(dir.path(), &["audit", "verify"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    let stdout = text(&ok.stdout);
+    assert!(stdout.starts_with("ok: "), "{stdout}");
+    assert!(
+        stdout.contains("audit events, chain intact, head "),
+        "{stdout}"
+    );
+
+    let export = dir.path().join("acme.jsonl");
+    let out = licet(
+        dir.path(),
+        &[
+            "audit",
+            "export",
+            "--tenant",
+            "acme",
+            "--output",
+            export.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&export)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 5, "{}", lines.len());
+    assert!(lines.iter().all(|e| e["tenant"] == "acme"));
+    assert!(
+        lines
+            .iter()
+            .all(|e| e["actor"].as_str().unwrap().starts_with("cli:"))
+    );
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("exported {} audit events", lines.len())
+    );
+
+    // Someone with the power to drop the trigger changes a row: verify names it.
+    let url = format!("sqlite://{}/licet.db", dir.path().display());
+    let db = licet::db::Database::connect(&url, 1, std::time::Duration::from_secs(5)).unwrap();
+    let mut conn = db.conn().unwrap();
+    for statement in [
+        "DROP TRIGGER audit_events_no_update",
+        "UPDATE audit_events SET after_state = '{\"status\":\"active\"}' WHERE seq = 4",
+    ] {
+        diesel::sql_query(statement).execute(&mut *conn).unwrap();
+    }
+    let broken = licet(dir.path(), &["audit", "verify"]);
+    assert_eq!(broken.status.code(), Some(1));
+    let stdout = text(&broken.stdout);
+    assert!(stdout.starts_with("BROKEN at event 4 ("), "{stdout}");
+    assert!(
+        stdout.contains("the row was changed; the 3 events before it verify"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn token_new_prints_a_token_and_the_hash_the_configuration_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = licet(
+        dir.path(),
+        &[
+            "token", "new", "--name", "ops", "--role", "auditor", "--tenant", "acme",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let token = stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("licet_"))
+        .unwrap();
+    let hash = licet::identity::token_hash(token);
+    assert!(
+        stdout.contains(&format!("    sha256: {hash}\n")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  - name: ops\n    role: auditor\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("    tenant: acme\n"), "{stdout}");
+
+    let bad = licet(
+        dir.path(),
+        &["token", "new", "--name", "x", "--role", "root"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[actix_web::test]
+async fn policy_impact_prints_json_and_fails_on_change_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_database(dir.path());
+    // Two decisions logged by a service on the same database.
+    let mut config = Config::default();
+    config.server.data_dir = dir.path().to_path_buf();
+    let state = licet::startup::build_state(config).unwrap();
+    for (tenant, device, feature, version) in [
+        ("globex", "g-ws-01", "cad.render", "3.1.0"),
+        ("acme", "d-7f3a", "cad.export", "2.4.1"),
+    ] {
+        let request: licet::decision::DecisionRequest = serde_json::from_value(serde_json::json!({
+            "tenant": tenant,
+            "principal": { "type": "Device", "id": device },
+            "action": "use",
+            "resource": { "type": "Feature", "id": feature },
+            "context": { "product_version": version, "environment": "prod" },
+        }))
+        .unwrap();
+        licet::decision::decide(&state, request.validate().unwrap(), "impact-test")
+            .await
+            .unwrap();
+    }
+    state.decision_log.start();
+    state
+        .decision_log
+        .flush_and_stop(std::time::Duration::from_secs(10))
+        .await;
+
+    // The candidate ends every grace period at expiry.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let candidate = dir.path().join("candidate");
+    std::fs::create_dir(&candidate).unwrap();
+    for entry in std::fs::read_dir(root.join("policies")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "cedar") {
+            let content = std::fs::read_to_string(&path).unwrap().replace(
+                "context.now >= context.entitlement.expires_at.offset(context.entitlement.grace)\n",
+                "context.now >= context.entitlement.expires_at\n",
+            );
+            std::fs::write(candidate.join(path.file_name().unwrap()), content).unwrap();
+        }
+    }
+    let candidate = candidate.to_str().unwrap();
+    let out = licet(
+        dir.path(),
+        &[
+            "policy",
+            "impact",
+            "--candidate",
+            candidate,
+            "--since",
+            "1h",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["replayed"], 2);
+    assert_eq!(report["changed"], 1);
+    assert_eq!(report["groups"][0]["tenant"], "globex");
+    assert_eq!(
+        report["groups"][0]["before"],
+        serde_json::json!(["IN_GRACE"])
+    );
+    assert_eq!(report["groups"][0]["after"], serde_json::json!(["EXPIRED"]));
+    assert_eq!(
+        report["groups"][0]["decisions"][0]["principal"],
+        "Device::g-ws-01"
+    );
+
+    let gate = licet(
+        dir.path(),
+        &[
+            "policy",
+            "impact",
+            "--candidate",
+            candidate,
+            "--since",
+            "1h",
+            "--fail-on-change",
+        ],
+    );
+    assert_eq!(gate.status.code(), Some(1));
+    assert!(
+        text(&gate.stdout).contains("tenant globex: 1"),
+        "{}",
+        text(&gate.stdout)
+    );
+
+    let bad = licet(
+        dir.path(),
+        &[
+            "policy",
+            "impact",
+            "--candidate",
+            candidate,
+            "--since",
+            "last tuesday",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr)
+            .contains("`last tuesday` is neither a duration such as `7d` nor an RFC 3339 time"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
