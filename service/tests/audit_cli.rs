@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use diesel::RunQueryDsl;
 use licet::config::Config;
-use licet::licensing::{demo, import};
+use licet::licensing::demo;
 
 fn licet(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_licet"))
