@@ -239,3 +239,125 @@ async fn policy_impact_prints_json_and_fails_on_change_when_asked() {
         text(&bad.stderr)
     );
 }
+
+/// Copies the repository's policies and schema into `dir`.
+fn copy_bundle(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let policies = dir.join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    for entry in std::fs::read_dir(root.join("policies")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "cedar") {
+            std::fs::copy(&path, policies.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let schema = dir.join("licet.cedarschema");
+    std::fs::copy(root.join("schema/licet.cedarschema"), &schema).unwrap();
+    (policies, schema)
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn sighup_reloads_policies_and_sigterm_writes_every_queued_decision() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    demo_database(dir.path());
+    let (policies, schema) = copy_bundle(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_licet"))
+        .args(["serve"])
+        .env("LICET__SERVER__DATA_DIR", dir.path())
+        .env("LICET__SERVER__BIND", "127.0.0.1:0")
+        .env("LICET__SERVER__WORKERS", "2")
+        .env("LICET__POLICIES__DIR", &policies)
+        .env("LICET__POLICIES__SCHEMA", &schema)
+        .env("LICET__LOG__FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .env_remove("LICET_CONFIG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let port = loop {
+        let line = lines.next().expect("licet logs until it serves").unwrap();
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if event["message"] == "licet is serving" {
+            break event["port"].as_u64().unwrap();
+        }
+    };
+    // Keep reading the log so that the process never blocks on a full pipe.
+    let drain = std::thread::spawn(move || lines.map_while(Result::ok).count());
+    let base = format!("http://127.0.0.1:{port}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let active = |agent: &ureq::Agent| -> String {
+        let mut response = agent
+            .get(format!("{base}/v1/policies/active"))
+            .call()
+            .unwrap();
+        let body: serde_json::Value = response.body_mut().read_json().unwrap();
+        body["version"].as_str().unwrap().to_string()
+    };
+    let before = active(&agent);
+
+    let term = policies.join("term.cedar");
+    let mut text = std::fs::read_to_string(&term).unwrap();
+    text.push_str("\n// Reviewed; unchanged in meaning.\n");
+    std::fs::write(&term, text).unwrap();
+    signal(&child, "HUP");
+    let mut after = before.clone();
+    for _ in 0..100 {
+        after = active(&agent);
+        if after != before {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_ne!(after, before, "SIGHUP did not reload the policies");
+
+    let body = serde_json::json!({
+        "tenant": "acme",
+        "principal": { "type": "Device", "id": "d-7f3a" },
+        "action": "use",
+        "resource": { "type": "Feature", "id": "cad.export" },
+        "context": { "product_version": "2.4.1", "environment": "prod" },
+    });
+    for _ in 0..40 {
+        let response = agent
+            .post(format!("{base}/v1/decisions"))
+            .send_json(&body)
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    signal(&child, "TERM");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    drain.join().unwrap();
+
+    let url = format!("sqlite://{}/licet.db", dir.path().display());
+    let db = licet::db::Database::connect(&url, 1, std::time::Duration::from_secs(5)).unwrap();
+    let mut conn = db.conn().unwrap();
+    use diesel::prelude::*;
+    use licet::db::schema::{decision_log, policy_activations};
+    let logged: Vec<String> = decision_log::table
+        .select(decision_log::policy_version)
+        .load(&mut *conn)
+        .unwrap();
+    assert_eq!(logged.len(), 40);
+    assert!(logged.iter().all(|v| *v == after));
+    let how: Vec<String> = policy_activations::table
+        .order(policy_activations::id)
+        .select(policy_activations::source)
+        .load(&mut *conn)
+        .unwrap();
+    assert_eq!(how, ["start", "signal"]);
+}

@@ -787,3 +787,33 @@ async fn under_load_written_plus_dropped_equals_decisions_made() {
     );
     assert_eq!(app.logged_decisions(written).await, written);
 }
+
+#[actix_web::test]
+async fn changed_files_are_reloaded_when_watching() {
+    let mut policies = None;
+    let app = spawn_with(Backend::Sqlite, |config| {
+        let dir = config.server.data_dir.clone();
+        policies = Some(own_policies(config, &dir));
+        config.policies.watch_seconds = 1;
+    });
+    let before = app.get("/v1/policies/active").await.body["version"].clone();
+    let term = policies.unwrap().join("term.cedar");
+    let mut text = std::fs::read_to_string(&term).unwrap();
+    text.push_str("\n// Watched.\n");
+    std::fs::write(&term, text).unwrap();
+    let mut after = before.clone();
+    for _ in 0..60 {
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        after = app.get("/v1/policies/active").await.body["version"].clone();
+        if after != before {
+            break;
+        }
+    }
+    assert_ne!(after, before, "the change was not picked up");
+    let versions = app.get_as(AUDITOR_TOKEN, "/v1/audit/policy-versions").await;
+    assert_eq!(versions.body["items"][0]["activations"][0]["how"], "watch");
+    assert_eq!(
+        versions.body["items"][0]["activations"][0]["activated_by"],
+        "system"
+    );
+}
