@@ -606,4 +606,54 @@ mod tests {
             }
         ));
     }
+
+    #[test]
+    fn access_tokens_come_from_a_json_list_in_the_environment_and_are_checked() {
+        let hash = "a".repeat(64);
+        let list = format!(r#"[{{"name":"ops","role":"admin","sha256":"{hash}"}}]"#);
+        let config =
+            Config::load_from(None, env(&[("LICET__ACCESS__TOKENS", list.as_str())])).unwrap();
+        assert_eq!(config.access.tokens.len(), 1);
+        assert_eq!(config.access.tokens[0].name, "ops");
+
+        let err = Config::load_from(None, env(&[("LICET__ACCESS__TOKENS", "ops")])).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::EnvValue {
+                    expected: "a JSON or YAML list",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let bad_role = list.replace("admin", "root");
+        let err = Config::load_from(None, env(&[("LICET__ACCESS__TOKENS", bad_role.as_str())]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configuration key `access.tokens` is not valid: token `ops`: role must be `admin` or `auditor`, not `root`"
+        );
+        let short = list.replace(&hash, "abc");
+        let err =
+            Config::load_from(None, env(&[("LICET__ACCESS__TOKENS", short.as_str())])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("sha256 must be 64 lowercase hex digits"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn decision_log_bounds_name_their_key() {
+        let err = Config::load_from(None, env(&[("LICET__DECISION_LOG__QUEUE_CAPACITY", "0")]))
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                key: "decision_log.queue_capacity",
+                ..
+            }
+        ));
+    }
 }
