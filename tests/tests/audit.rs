@@ -74,10 +74,7 @@ async fn reload_under_traffic_fails_no_request_and_switches_versions_once() {
         .map(|_| {
             let (stop, url) = (Arc::clone(&stop), url.clone());
             std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .build()
-                    .into();
+                let agent = common::agent();
                 let body = device_request("acme", "d-7f3a", "cad.export", "2.4.1", "prod");
                 let mut seen = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
@@ -745,10 +742,7 @@ async fn under_load_written_plus_dropped_equals_decisions_made() {
         .map(|_| {
             let url = url.clone();
             std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .build()
-                    .into();
+                let agent = common::agent();
                 let body = device_request("acme", "d-7f3a", "cad.export", "2.4.1", "prod");
                 (0..25)
                     .filter(|_| agent.post(&url).send_json(&body).unwrap().status() == 200)

@@ -19,7 +19,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::models::{DecisionLogRow, NewDecisionLogRow};
+use crate::db::models::DecisionLogRow;
 use crate::db::schema::decision_log;
 use crate::db::{Database, DbConnection, DbError};
 use crate::decision::slice::{EntitlementView, PrincipalView, TenantSlice};
@@ -62,7 +62,7 @@ pub struct Entry {
 
 impl Entry {
     /// The row as stored. Serialising happens here, on the writer, not on the request path.
-    fn into_row(self) -> NewDecisionLogRow {
+    fn into_row(self) -> DecisionLogRow {
         let inputs = Inputs {
             tenant: self.tenant.tenant.clone(),
             principal: (*self.principal).clone(),
@@ -79,7 +79,8 @@ impl Entry {
             environment: self.environment.clone(),
             now: self.decided_at,
         };
-        NewDecisionLogRow {
+        DecisionLogRow {
+            seq: 0,
             request_id: self.request_id,
             decided_at: self.decided_at.naive_utc(),
             tenant_id: self.tenant.tenant.id.clone(),
@@ -240,7 +241,7 @@ impl Writer {
 
     async fn write(&self, batch: Vec<Entry>) {
         let count = batch.len();
-        let rows: Vec<NewDecisionLogRow> = batch.into_iter().map(Entry::into_row).collect();
+        let rows: Vec<DecisionLogRow> = batch.into_iter().map(Entry::into_row).collect();
         let rows = Arc::new(rows);
         for attempt in 0..3u32 {
             let shared = Arc::clone(&rows);
@@ -267,7 +268,7 @@ impl Writer {
     }
 }
 
-fn insert(conn: &mut DbConnection, rows: &[NewDecisionLogRow]) -> QueryResult<()> {
+fn insert(conn: &mut DbConnection, rows: &[DecisionLogRow]) -> QueryResult<()> {
     conn.transaction(|conn| {
         // One row at a time: the multi-backend connection has no batch insert.
         for row in rows {

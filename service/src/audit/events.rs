@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::db::models::{AuditEventRow, NewAuditEventRow};
+use crate::db::models::AuditEventRow;
 use crate::db::schema::{audit_events, licet_locks};
 use crate::db::{DbConnection, DbError};
 
@@ -92,8 +92,9 @@ pub fn timestamp(time: &NaiveDateTime) -> String {
     time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-/// The hash of a row: SHA-256 over a JSON array of its fields in a fixed order, as stored.
-fn hash_of(row: &NewAuditEventRow) -> String {
+/// The hash of a row: SHA-256 over a JSON array of its fields in a fixed order, as stored
+/// (`seq` and `hash` excluded).
+fn hash_of(row: &AuditEventRow) -> String {
     let fields = serde_json::json!([
         row.id,
         timestamp(&row.occurred_at),
@@ -110,25 +111,6 @@ fn hash_of(row: &NewAuditEventRow) -> String {
         row.prev_hash,
     ]);
     hex::encode(Sha256::digest(fields.to_string().as_bytes()))
-}
-
-fn stored_hash(row: &AuditEventRow) -> String {
-    hash_of(&NewAuditEventRow {
-        id: row.id.clone(),
-        occurred_at: row.occurred_at,
-        actor: row.actor.clone(),
-        tenant_id: row.tenant_id.clone(),
-        action: row.action.clone(),
-        object_type: row.object_type.clone(),
-        object_id: row.object_id.clone(),
-        before_state: row.before_state.clone(),
-        after_state: row.after_state.clone(),
-        reason: row.reason.clone(),
-        ticket: row.ticket.clone(),
-        request_id: row.request_id.clone(),
-        prev_hash: row.prev_hash.clone(),
-        hash: String::new(),
-    })
 }
 
 /// Appends `events` to the chain inside the caller's transaction.
@@ -150,7 +132,8 @@ pub fn append(conn: &mut DbConnection, events: &[NewEvent]) -> Result<(), DbErro
     let now = Utc::now().naive_utc().trunc_subsecs(6);
     for event in events {
         let json = |v: &Option<Value>| v.as_ref().map(Value::to_string);
-        let mut row = NewAuditEventRow {
+        let mut row = AuditEventRow {
+            seq: 0,
             id: uuid::Uuid::new_v4().to_string(),
             occurred_at: now,
             actor: event.actor.clone(),
@@ -231,7 +214,7 @@ pub fn verify(conn: &mut DbConnection) -> Result<Verification, DbError> {
                     short(&row.prev_hash),
                 )));
             }
-            let expected = stored_hash(&row);
+            let expected = hash_of(&row);
             if row.hash != expected {
                 return Ok(broken(format!(
                     "its content does not match its hash (stored {}, computed {}): the row was changed",

@@ -181,9 +181,11 @@ pub struct NewPolicyActivation {
 }
 
 /// One logged decision. JSON columns hold text as written.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = decision_log)]
 pub struct DecisionLogRow {
+    /// Assigned by the database; ignored when inserting.
+    #[diesel(skip_insertion)]
     pub seq: i64,
     pub request_id: String,
     pub decided_at: NaiveDateTime,
@@ -202,49 +204,12 @@ pub struct DecisionLogRow {
     pub inputs: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Insertable)]
-#[diesel(table_name = decision_log)]
-pub struct NewDecisionLogRow {
-    pub request_id: String,
-    pub decided_at: NaiveDateTime,
-    pub tenant_id: String,
-    pub principal_type: String,
-    pub principal_id: String,
-    pub action: String,
-    pub feature_id: String,
-    pub context: String,
-    pub decision: String,
-    pub reasons: String,
-    pub advice: String,
-    pub entitlement_id: Option<String>,
-    pub policy_version: String,
-    pub latency_us: i64,
-    pub inputs: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_events)]
 pub struct AuditEventRow {
+    /// Assigned by the database; ignored when inserting.
+    #[diesel(skip_insertion)]
     pub seq: i64,
-    pub id: String,
-    pub occurred_at: NaiveDateTime,
-    pub actor: String,
-    pub tenant_id: Option<String>,
-    pub action: String,
-    pub object_type: String,
-    pub object_id: String,
-    pub before_state: Option<String>,
-    pub after_state: Option<String>,
-    pub reason: Option<String>,
-    pub ticket: Option<String>,
-    pub request_id: Option<String>,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Insertable)]
-#[diesel(table_name = audit_events)]
-pub struct NewAuditEventRow {
     pub id: String,
     pub occurred_at: NaiveDateTime,
     pub actor: String,

@@ -147,7 +147,8 @@ pub struct Answer {
     pub text: String,
 }
 
-fn agent() -> ureq::Agent {
+/// An HTTP client that returns error statuses as answers.
+pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
