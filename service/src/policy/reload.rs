@@ -124,10 +124,16 @@ pub async fn reload(state: &AppState, by: Activation) -> Result<ReloadOutcome, R
         ..by.clone()
     };
     let source = bundle.source.clone();
-    state
+    let recorded = state
         .db
         .run(move |conn| versions::record_activation(conn, &source, &activation))
-        .await?;
+        .await;
+    if let Err(err) = recorded {
+        // Nothing is activated that auditors could not find later.
+        tracing::error!(error = %err, how, actor, "cannot record the new policy version; the previous bundle keeps serving");
+        state.metrics.policy_reload("failed");
+        return Err(err.into());
+    }
 
     for warning in &bundle.warnings {
         tracing::warn!(warning = %warning, "policy validation warning");
