@@ -92,7 +92,7 @@ pub async fn reload(state: &AppState, by: Activation) -> Result<ReloadOutcome, R
         Ok(ok) => ok,
         Err(err) => {
             let problems: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
-            tracing::error!(
+            tracing::warn!(
                 how,
                 actor,
                 problems = %problems.join("; "),
