@@ -1,15 +1,16 @@
-//! The command line: `licet serve | demo | migrate | import | policy check`.
+//! The command line: `licet serve | demo | migrate | import | policy check | policy test`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
 use crate::db::migrate;
 use crate::decision::{self, DecisionRequest};
 use crate::licensing::{demo, import};
+use crate::policy::suite::Suite;
 use crate::startup::{self, Application};
 use crate::telemetry;
 
@@ -54,6 +55,26 @@ pub enum Command {
 pub enum PolicyCommand {
     /// Validate the configured bundle strictly against its schema and print its version.
     Check,
+    /// Run the policy test suites against the configured bundle; exit 1 when a case fails or
+    /// coverage is incomplete, 2 when a suite file cannot be read.
+    Test {
+        /// Folder of `*.yaml` suites; default `tests` inside `policies.dir`, else
+        /// `policies/tests`.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Run only the cases whose name or file name contains this text (skips coverage).
+        #[arg(long)]
+        filter: Option<String>,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+    },
+}
+
+/// How `policy test` prints its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
 }
 
 /// Runs the command line and returns the process exit code.
@@ -97,7 +118,45 @@ fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Policy {
+            command:
+                PolicyCommand::Test {
+                    dir,
+                    filter,
+                    format,
+                },
+        } => run_policy_tests(&config, dir, filter.as_deref(), format),
     }
+}
+
+fn run_policy_tests(
+    config: &Config,
+    dir: Option<PathBuf>,
+    filter: Option<&str>,
+    format: ReportFormat,
+) -> anyhow::Result<ExitCode> {
+    let bundle = startup::load_bundle(config)?;
+    let dir = dir.unwrap_or_else(|| match &config.policies.dir {
+        Some(policies) => policies.join("tests"),
+        None => PathBuf::from("policies/tests"),
+    });
+    let suite = match Suite::load_dir(&dir) {
+        Ok(suite) => suite,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let report = suite.run(&bundle, filter);
+    match format {
+        ReportFormat::Text => print!("{}", report.render_text()),
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(if report.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {

@@ -1,10 +1,12 @@
 //! Policy bundles: the Cedar schema plus every policy file, loaded, validated strictly and
 //! identified by the SHA-256 of their canonical form.
 //!
-//! Evaluation of requests lives in `decision`; this module only knows policies.
+//! Evaluation of requests lives in `decision`; this module knows policies and runs their test
+//! suites ([`suite`]) through that evaluation.
 
 mod bundle;
 mod source;
+pub mod suite;
 
 pub use bundle::{BundleError, PolicyBundle, PolicyMeta};
 pub use source::{BundleFile, BundleSource};
