@@ -56,7 +56,7 @@ pub enum PolicyCommand {
     /// Validate the configured bundle strictly against its schema and print its version.
     Check,
     /// Run the policy test suites against the configured bundle; exit 1 when a case fails or
-    /// coverage is incomplete, 2 when a suite file cannot be read.
+    /// coverage is incomplete, 2 when a suite file cannot be read or is malformed.
     Test {
         /// Folder of `*.yaml` suites; default `tests` inside `policies.dir`, else
         /// `policies/tests`.
