@@ -138,6 +138,11 @@ impl Suite {
                 Err(err) => problems.push(yaml_problem(name, text, &err)),
             }
         }
+        // A file that does not parse may define fixtures other files use: stop here rather
+        // than report those uses as undefined.
+        if !problems.is_empty() {
+            return Err(SuiteError { problems });
+        }
 
         let mut fixtures: BTreeMap<String, World> = BTreeMap::new();
         let mut fixture_files: BTreeMap<String, &String> = BTreeMap::new();

@@ -243,6 +243,24 @@ fn malformed_values_are_each_named_with_their_case_and_field() {
 }
 
 #[test]
+fn a_file_that_does_not_parse_is_the_only_problem_reported() {
+    let fixtures = one_case(
+        "2026-07-08T00:00:00Z",
+        "{ decision: deny, reasons: [EXPIRED] }",
+    )
+    .replace("fixtures:", "fixtures:\n  broken: [")
+    .replacen("cases:", "unused:", 1);
+    let user = one_case(
+        "2026-07-08T00:00:00Z",
+        "{ decision: deny, reasons: [EXPIRED] }",
+    );
+    let user = &user[user.find("cases:").unwrap()..];
+    let err = parse(&[("a.yaml", &fixtures), ("b.yaml", user)]).unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    assert_eq!(err.problems[0].file, "a.yaml");
+}
+
+#[test]
 fn contradictory_expectations_and_duplicate_names_are_refused() {
     let text = one_case(
         "2026-07-08T00:00:00Z",
