@@ -140,6 +140,13 @@ fn run_policy_tests(
         Some(policies) => policies.join("tests"),
         None => PathBuf::from("policies/tests"),
     });
+    if !dir.is_dir() {
+        eprintln!(
+            "error: there is no policy test folder at `{}`; create it or pass `--dir`",
+            dir.display()
+        );
+        return Ok(ExitCode::from(2));
+    }
     let suite = match Suite::load_dir(&dir) {
         Ok(suite) => suite,
         Err(err) => {
