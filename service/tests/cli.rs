@@ -1,4 +1,5 @@
-//! The `licet` binary: import, migrate, policy check, and refusing a broken bundle at start.
+//! The `licet` binary: import, migrate, policy check and test, and refusing a broken bundle at
+//! start.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -216,6 +217,208 @@ fn policy_check_prints_the_version_of_the_shipped_bundle() {
     assert!(
         stdout.starts_with("ok: 14 policies in 6 files, version sha256:"),
         "{stdout}"
+    );
+}
+
+/// `licet policy check` with the bundle copied to `dir` and `extra` added as `policies/zz.cedar`.
+fn check_with_policy(dir: &Path, extra: &str) -> Output {
+    copy_bundle(dir);
+    std::fs::write(dir.join("policies/zz.cedar"), extra).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_licet"))
+        .args(["policy", "check"])
+        .env("LICET__SERVER__DATA_DIR", dir)
+        .env("LICET__POLICIES__DIR", dir.join("policies"))
+        .env("LICET__POLICIES__SCHEMA", dir.join("licet.cedarschema"))
+        .env_remove("LICET_CONFIG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn policy_check_refuses_an_invalid_policy_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = check_with_policy(
+        dir.path(),
+        "// a rule on an attribute the schema lacks\n@id(\"zz.colour\")\n@reason(\"COLOUR\")\nforbid (principal is Licet::Device, action, resource)\nwhen { principal.colour == \"red\" };\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("policies/zz.cedar:5: policy `zz.colour`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("attribute `colour`"), "{stderr}");
+    assert_eq!(text(&out.stdout), "");
+}
+
+#[test]
+fn policy_check_warns_about_a_policy_that_can_never_apply_and_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = check_with_policy(
+        dir.path(),
+        "// a condition that is never true\n\n@id(\"zz.never\")\n@reason(\"NEVER\")\nforbid (principal, action, resource)\nwhen { 1 == 2 };\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let mut lines = stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "warning: policies/zz.cedar:3: policy `zz.never`: for policy `zz.never`, policy is impossible: the policy expression evaluates to false for all valid requests"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("ok: 15 policies in 7 files, version sha256:")),
+        "{stdout}"
+    );
+}
+
+fn suites_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/tests")
+}
+
+#[test]
+fn policy_test_runs_the_shipped_suites_and_prints_one_line_per_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let suites = suites_dir();
+    let out = licet(
+        dir.path(),
+        &["policy", "test", "--dir", suites.to_str().unwrap()],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    // File names are padded to the longest, `environment.yaml`.
+    assert!(
+        stdout.contains("\nok    term.yaml         the last second of grace is allowed in grace\n"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("\n46 passed, 0 failed\n"), "{stdout}");
+}
+
+const WRONG: &str = r#"
+fixtures:
+  one:
+    tenant: { id: t }
+    catalogue: { cad.view: cad }
+    entitlements:
+      - { id: e, product: cad, features: [cad.view], environments: [prod],
+          starts_at: 2026-01-01, expires_at: 2027-01-01 }
+    principals:
+      - { type: Device, id: d, status: revoked }
+cases:
+  - name: a revoked device is allowed
+    fixture: one
+    request:
+      principal: { type: Device, id: d }
+      feature: cad.view
+      product_version: 1.0.0
+      environment: prod
+    now: 2026-06-01T00:00:00Z
+    expect: { decision: allow }
+"#;
+
+#[test]
+fn policy_test_reports_a_wrong_expectation_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wrong.yaml"), WRONG).unwrap();
+    let out = licet(
+        dir.path(),
+        &["policy", "test", "--dir", dir.path().to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    for line in [
+        "FAIL  wrong.yaml  a revoked device is allowed",
+        "        expected  allow  reasons: none  advice: none",
+        "        got       deny   reasons: DEVICE_REVOKED  advice: none",
+        "        policies  principal.device-revoked",
+        "coverage: FAIL, ",
+        "0 passed, 1 failed; coverage incomplete",
+    ] {
+        assert!(stdout.contains(line), "`{line}` missing from:\n{stdout}");
+    }
+
+    let json = licet(
+        dir.path(),
+        &[
+            "policy",
+            "test",
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--filter",
+            "revoked",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(json.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["failed"], 1);
+    assert_eq!(report["cases"][0]["got"]["reasons"][0], "DEVICE_REVOKED");
+    assert!(report.get("coverage").is_none(), "{report}");
+}
+
+#[test]
+fn policy_test_refuses_a_malformed_suite_file_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typo.yaml");
+    std::fs::write(&file, WRONG.replace("now:", "when:")).unwrap();
+    let out = licet(
+        dir.path(),
+        &["policy", "test", "--dir", dir.path().to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: policy tests refused, 1 problem(s):\n  {}:19: case `a revoked device is allowed`: cases[0]: unknown field `when`",
+            file.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(text(&out.stdout), "");
+}
+
+#[test]
+fn policy_test_finds_the_suites_inside_the_configured_policy_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_bundle(dir.path());
+    let run = |dir: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_licet"))
+            .args(["policy", "test"])
+            .env("LICET__SERVER__DATA_DIR", dir)
+            .env("LICET__POLICIES__DIR", dir.join("policies"))
+            .env("LICET__POLICIES__SCHEMA", dir.join("licet.cedarschema"))
+            .env_remove("LICET_CONFIG")
+            .output()
+            .unwrap()
+    };
+
+    let missing = run(dir.path());
+    assert_eq!(missing.status.code(), Some(2));
+    assert_eq!(
+        text(&missing.stderr).trim(),
+        format!(
+            "error: there is no policy test folder at `{}`; create it or pass `--dir`",
+            dir.path().join("policies/tests").display()
+        )
+    );
+
+    let tests = dir.path().join("policies/tests");
+    std::fs::create_dir(&tests).unwrap();
+    for entry in std::fs::read_dir(suites_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, tests.join(path.file_name().unwrap())).unwrap();
+    }
+    let out = run(dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).ends_with("\n46 passed, 0 failed\n"),
+        "{}",
+        text(&out.stdout)
     );
 }
 

@@ -1,24 +1,23 @@
 //! The command line: `licet serve | demo | migrate | import | policy | audit | token`.
 
-use std::io::Write as _;
+mod audit;
+mod policy;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
-use chrono::{DateTime, Utc};
-
-use crate::audit::decision_log::DecisionFilter;
-use crate::audit::events::{self, EventFilter, Verification};
 use crate::config::Config;
 use crate::db::migrate;
 use crate::decision::{self, DecisionRequest};
-use crate::identity;
 use crate::licensing::{demo, import};
-use crate::policy::{BundleSource, PolicyBundle, impact};
 use crate::startup::{self, Application};
 use crate::telemetry;
+pub use audit::{AuditCommand, TokenCommand};
+pub use policy::{PolicyCommand, ReportFormat};
 
 /// licet: signed licence decisions from Cedar policies.
 #[derive(Debug, Parser)]
@@ -67,77 +66,6 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Subcommand)]
-pub enum PolicyCommand {
-    /// Validate the configured bundle strictly against its schema and print its version.
-    Check,
-    /// Replay logged decisions under a candidate bundle and list every decision that would
-    /// change (allow to deny, deny to allow, other reasons), grouped by tenant and reason.
-    Impact {
-        /// Folder of the candidate's `*.cedar` files.
-        #[arg(long)]
-        candidate: PathBuf,
-        /// The candidate's schema; the configured (or built-in) schema when absent.
-        #[arg(long)]
-        schema: Option<PathBuf>,
-        /// Start of the period: a duration back from now (`7d`, `12h`) or an RFC 3339 time.
-        #[arg(long, default_value = "7d")]
-        since: String,
-        /// End of the period (same forms as `--since`); now when absent.
-        #[arg(long)]
-        until: Option<String>,
-        /// Only this tenant's decisions.
-        #[arg(long)]
-        tenant: Option<String>,
-        /// `text` for people, `json` for CI comments and scripts.
-        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
-        format: String,
-        /// Decisions listed per group in the text report.
-        #[arg(long, default_value_t = 10)]
-        show: usize,
-        /// Exit with status 1 when any decision would change.
-        #[arg(long)]
-        fail_on_change: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Walk the hash chain of audit events; exit 1 and name the first broken link if any.
-    Verify,
-    /// Write audit events as JSON Lines, oldest first.
-    Export {
-        /// Only this tenant's events.
-        #[arg(long)]
-        tenant: Option<String>,
-        /// Start: a duration back from now (`30d`) or an RFC 3339 time.
-        #[arg(long)]
-        since: Option<String>,
-        /// End (same forms as `--since`).
-        #[arg(long)]
-        until: Option<String>,
-        /// Write to this file instead of standard output.
-        #[arg(long, short)]
-        output: Option<PathBuf>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TokenCommand {
-    /// Print a new random token and the configuration entry that admits it.
-    New {
-        /// Who will hold the token; recorded as the actor of what it does.
-        #[arg(long)]
-        name: String,
-        /// `admin` or `auditor`.
-        #[arg(long, value_parser = ["admin", "auditor"])]
-        role: String,
-        /// Limit the token to one tenant's data.
-        #[arg(long)]
-        tenant: Option<String>,
-    },
-}
-
 /// Runs the command line and returns the process exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
@@ -164,146 +92,14 @@ fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Demo => serve(config, true),
         Command::Migrate { check } => run_migrate(&config, check),
         Command::Import { file, dry_run } => run_import(&config, &file, dry_run),
-        Command::Policy {
-            command:
-                PolicyCommand::Impact {
-                    candidate,
-                    schema,
-                    since,
-                    until,
-                    tenant,
-                    format,
-                    show,
-                    fail_on_change,
-                },
-        } => {
-            let schema = schema.or_else(|| config.policies.schema.clone());
-            let source = match schema {
-                Some(schema) => BundleSource::from_dir(&candidate, &schema)?,
-                None => {
-                    BundleSource::from_dir_with_schema(&candidate, BundleSource::embedded().schema)?
-                }
-            };
-            let bundle = PolicyBundle::compile(source)?;
-            let now = Utc::now();
-            let filter = DecisionFilter {
-                tenant,
-                since: Some(parse_when(&since, now)?),
-                until: until.map(|u| parse_when(&u, now)).transpose()?,
-                ..DecisionFilter::default()
-            };
-            let db = startup::open_database(&config)?;
-            let report = impact::analyse(&mut *db.conn()?, &bundle, &filter)?;
-            if format == "json" {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", report.render_text(show));
-            }
-            Ok(if fail_on_change && report.changed > 0 {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-        Command::Audit {
-            command: AuditCommand::Verify,
-        } => {
-            let db = startup::open_database(&config)?;
-            match events::verify(&mut *db.conn()?)? {
-                Verification::Intact { events, head } => {
-                    println!("ok: {events} audit events, chain intact, head {head}");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Verification::Broken {
-                    seq,
-                    id,
-                    problem,
-                    checked,
-                } => {
-                    println!(
-                        "BROKEN at event {seq} ({id}): {problem}; the {checked} events before it verify"
-                    );
-                    Ok(ExitCode::from(1))
-                }
-            }
-        }
-        Command::Audit {
-            command:
-                AuditCommand::Export {
-                    tenant,
-                    since,
-                    until,
-                    output,
-                },
-        } => {
-            let now = Utc::now();
-            let mut filter = EventFilter {
-                tenant,
-                since: since.map(|s| parse_when(&s, now)).transpose()?,
-                until: until.map(|u| parse_when(&u, now)).transpose()?,
-                after_seq: None,
-                limit: 1000,
-            };
-            let db = startup::open_database(&config)?;
-            let mut conn = db.conn()?;
-            let mut out: Box<dyn std::io::Write> = match &output {
-                Some(path) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(path)
-                        .with_context(|| format!("cannot create `{}`", path.display()))?,
-                )),
-                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-            };
-            let mut written = 0u64;
-            loop {
-                let page = events::list(&mut conn, &filter)?;
-                let Some(last) = page.last() else { break };
-                filter.after_seq = Some(last.seq);
-                for event in &page {
-                    serde_json::to_writer(&mut out, event)?;
-                    out.write_all(b"\n")?;
-                    written += 1;
-                }
-            }
-            out.flush()?;
-            if output.is_some() {
-                println!("exported {written} audit events");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Token {
-            command: TokenCommand::New { name, role, tenant },
-        } => {
-            let token = identity::new_token().map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("token (shown once; give it to {name}):\n  {token}\n");
-            println!("add to licet.yaml under `access.tokens`:");
-            println!("  - name: {name}");
-            println!("    role: {role}");
-            println!("    sha256: {}", identity::token_hash(&token));
-            if let Some(tenant) = tenant {
-                println!("    tenant: {tenant}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Policy {
-            command: PolicyCommand::Check,
-        } => {
-            let bundle = startup::load_bundle(&config)?;
-            for warning in &bundle.warnings {
-                println!("warning: {warning}");
-            }
-            println!(
-                "ok: {} policies in {} files, version {}",
-                bundle.meta.len(),
-                bundle.source.policies.len(),
-                bundle.version
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Policy { command } => policy::run(command, &config),
+        Command::Audit { command } => audit::run(command, &config),
+        Command::Token { command } => audit::token(command),
     }
 }
 
 /// A point in time: a duration back from `now` (`7d`, `12h 30m`) or an RFC 3339 time.
-fn parse_when(text: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
+pub(crate) fn parse_when(text: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Ok(time.with_timezone(&Utc));
     }
