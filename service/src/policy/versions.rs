@@ -219,3 +219,40 @@ pub fn git_commit(paths: &[&Path]) -> Option<String> {
         commit
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let status = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .output()
+            .unwrap()
+            .status;
+        assert!(status.success(), "git {args:?}");
+    }
+
+    #[test]
+    fn git_commit_names_the_checkout_and_marks_uncommitted_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let policies = dir.path().join("policies");
+        std::fs::create_dir(&policies).unwrap();
+        let rule = policies.join("a.cedar");
+        std::fs::write(&rule, "// a rule\n").unwrap();
+        assert_eq!(git_commit(&[&policies]), None, "not a checkout yet");
+
+        git(dir.path(), &["init", "-q"]);
+        git(dir.path(), &["add", "."]);
+        git(dir.path(), &["commit", "-q", "-m", "rules"]);
+        let clean = git_commit(&[&policies]).unwrap();
+        assert_eq!(clean.len(), 40);
+        assert!(clean.bytes().all(|b| b.is_ascii_hexdigit()));
+
+        std::fs::write(&rule, "// a changed rule\n").unwrap();
+        assert_eq!(git_commit(&[&policies]), Some(format!("{clean}-dirty")));
+    }
+}
