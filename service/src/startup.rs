@@ -13,6 +13,7 @@ use crate::api;
 use crate::audit::DecisionLog;
 use crate::config::Config;
 use crate::db::{Database, connection_redacted, migrate};
+use crate::decision::fit;
 use crate::decision::slice::EntityCache;
 use crate::metrics::Metrics;
 use crate::policy::PolicyBundle;
@@ -31,7 +32,7 @@ pub struct Application {
 
 /// Loads the policy bundle the configuration names.
 pub fn load_bundle(config: &Config) -> anyhow::Result<PolicyBundle> {
-    Ok(PolicyBundle::compile(reload::read_source(config)?)?)
+    Ok(fit::compile_checked(reload::read_source(config)?)?)
 }
 
 /// Opens the database the configuration names and applies pending migrations when asked to.
@@ -50,6 +51,34 @@ pub fn open_database(config: &Config) -> anyhow::Result<Database> {
         if !applied.is_empty() {
             tracing::info!(migrations = ?applied, "applied database migrations");
         }
+    }
+    Ok(db)
+}
+
+/// Opens a database that must already exist and be migrated, for tools that only read it
+/// (`licet audit`, `licet policy impact`): a mistyped path is an error, not a new empty
+/// database.
+pub fn open_existing_database(config: &Config) -> anyhow::Result<Database> {
+    let url = config.database_url();
+    let file = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"));
+    if let Some(path) = file
+        && !std::path::Path::new(path).is_file()
+    {
+        anyhow::bail!(
+            "there is no database at `{path}`; check `database.url` or `server.data_dir`"
+        );
+    }
+    let timeout = Duration::from_secs(config.database.pool_timeout_seconds);
+    let db = Database::connect(&url, 1, timeout)
+        .with_context(|| format!("cannot open database `{}`", connection_redacted(&url)))?;
+    let pending = migrate::pending(&mut *db.conn()?).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !pending.is_empty() {
+        anyhow::bail!(
+            "the database lacks {} migration(s) this version needs; run `licet migrate` first",
+            pending.len()
+        );
     }
     Ok(db)
 }

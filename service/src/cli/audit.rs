@@ -65,7 +65,7 @@ pub fn run(command: AuditCommand, config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 fn verify(config: &Config) -> anyhow::Result<ExitCode> {
-    let db = startup::open_database(config)?;
+    let db = startup::open_existing_database(config)?;
     match events::verify(&mut *db.conn()?)? {
         Verification::Intact { events, head } => {
             println!("ok: {events} audit events, chain intact, head {head}");
@@ -100,7 +100,7 @@ fn export(
         after_seq: None,
         limit: 1000,
     };
-    let db = startup::open_database(config)?;
+    let db = startup::open_existing_database(config)?;
     let mut conn = db.conn()?;
     let mut out: Box<dyn std::io::Write> = match &output {
         Some(path) => Box::new(std::io::BufWriter::new(

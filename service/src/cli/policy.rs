@@ -11,7 +11,7 @@ use super::parse_when;
 use crate::audit::decision_log::DecisionFilter;
 use crate::config::Config;
 use crate::policy::suite::Suite;
-use crate::policy::{BundleSource, PolicyBundle, impact};
+use crate::policy::{BundleSource, impact};
 use crate::startup;
 
 #[derive(Debug, Subcommand)]
@@ -94,7 +94,7 @@ pub fn run(command: PolicyCommand, config: &Config) -> anyhow::Result<ExitCode> 
                     BundleSource::from_dir_with_schema(&candidate, BundleSource::embedded().schema)?
                 }
             };
-            let bundle = PolicyBundle::compile(source)?;
+            let bundle = crate::decision::fit::compile_checked(source)?;
             let now = Utc::now();
             let filter = DecisionFilter {
                 tenant,
@@ -102,17 +102,19 @@ pub fn run(command: PolicyCommand, config: &Config) -> anyhow::Result<ExitCode> 
                 until: until.map(|u| parse_when(&u, now)).transpose()?,
                 ..DecisionFilter::default()
             };
-            let db = startup::open_database(config)?;
+            let db = startup::open_existing_database(config)?;
             let report = impact::analyse(&mut *db.conn()?, &bundle, &filter)?;
             match format {
                 ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
                 ReportFormat::Text => print!("{}", report.render_text(show)),
             }
-            Ok(if fail_on_change && report.changed > 0 {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            Ok(
+                if !report.complete() || (fail_on_change && report.changed > 0) {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                },
+            )
         }
     }
 }

@@ -102,13 +102,13 @@ fn evaluate_one(
 ) -> Result<Evaluation, String> {
     let entities =
         Entities::from_json_value(entities_json(input, entitlement), Some(&bundle.schema))
-            .map_err(|e| format!("entities do not match the schema: {e}"))?;
+            .map_err(|e| format!("entities do not match the schema: {}", chain(&e)))?;
     let action = uid("Action", "use")?;
     let context = Context::from_json_value(
         context_json(input, entitlement),
         Some((&bundle.schema, &action)),
     )
-    .map_err(|e| format!("context does not match the schema: {e}"))?;
+    .map_err(|e| format!("context does not match the schema: {}", chain(&e)))?;
     let request = Request::new(
         uid(input.principal.kind.as_str(), &input.principal.id)?,
         action,
@@ -116,7 +116,7 @@ fn evaluate_one(
         context,
         Some(&bundle.schema),
     )
-    .map_err(|e| format!("request does not match the schema: {e}"))?;
+    .map_err(|e| format!("request does not match the schema: {}", chain(&e)))?;
 
     let response = Authorizer::new().is_authorized(&request, &bundle.policies, &entities);
     for error in response.diagnostics().errors() {
@@ -159,6 +159,21 @@ fn evaluate_one(
             }
         }
     })
+}
+
+/// An error with its causes, which name the attribute at fault.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
 }
 
 fn uid(kind: &str, id: &str) -> Result<EntityUid, String> {

@@ -5,6 +5,7 @@
 //! the active bundle ([`engine`]), sign the claims, answer.
 
 pub mod engine;
+pub mod fit;
 pub mod replay;
 pub mod request;
 pub mod slice;

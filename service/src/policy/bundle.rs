@@ -55,7 +55,8 @@ pub struct BundleError {
 }
 
 impl BundleError {
-    pub(crate) fn at(file: &str, line: usize, message: impl Into<String>) -> Self {
+    /// One problem in `file` at `line` (0 for the file as a whole).
+    pub fn at(file: &str, line: usize, message: impl Into<String>) -> Self {
         Self {
             problems: vec![Problem {
                 file: file.into(),

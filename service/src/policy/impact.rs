@@ -14,16 +14,20 @@ use crate::decision::replay::{Change, Comparison, compare};
 
 /// Decisions read from the log per query.
 const PAGE: i64 = 1000;
+/// Replay failures kept in a report.
+const MAX_ERRORS: usize = 20;
 
 /// Every decision of the period that the candidate answers differently.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImpactReport {
     pub candidate_version: String,
-    pub since: String,
-    pub until: String,
+    pub since: Option<String>,
+    pub until: Option<String>,
     pub tenant: Option<String>,
     /// Logged decisions replayed.
     pub replayed: u64,
+    /// Logged decisions the candidate could not evaluate; see `errors`.
+    pub failed: u64,
     /// Of those, how many the candidate answers differently.
     pub changed: u64,
     pub allow_to_deny: u64,
@@ -31,7 +35,7 @@ pub struct ImpactReport {
     pub reasons_changed: u64,
     /// By tenant, then kind of change, then the reasons before and after.
     pub groups: Vec<ImpactGroup>,
-    /// Logged decisions that could not be replayed (inputs the candidate schema refuses).
+    /// Why decisions could not be replayed (the first 20).
     pub errors: Vec<String>,
 }
 
@@ -59,10 +63,11 @@ pub fn analyse(
         BTreeMap::new();
     let mut report = ImpactReport {
         candidate_version: candidate.version.clone(),
-        since: filter.since.map(stamp).unwrap_or_default(),
-        until: filter.until.map(stamp).unwrap_or_default(),
+        since: filter.since.map(stamp),
+        until: filter.until.map(stamp),
         tenant: filter.tenant.clone(),
         replayed: 0,
+        failed: 0,
         changed: 0,
         allow_to_deny: 0,
         deny_to_allow: 0,
@@ -75,14 +80,17 @@ pub fn analyse(
         let Some(last) = rows.last() else { break };
         filter.after_seq = Some(last.seq);
         for row in &rows {
-            report.replayed += 1;
             let comparison = match compare(candidate, row) {
                 Ok(c) => c,
                 Err(err) => {
-                    report.errors.push(format!("decision {}: {err}", row.seq));
+                    report.failed += 1;
+                    if report.errors.len() < MAX_ERRORS {
+                        report.errors.push(format!("decision {}: {err}", row.seq));
+                    }
                     continue;
                 }
             };
+            report.replayed += 1;
             let Some(change) = comparison.change else {
                 continue;
             };
@@ -128,6 +136,11 @@ fn stamp(time: DateTime<Utc>) -> String {
 }
 
 impl ImpactReport {
+    /// Whether every logged decision of the period could be replayed.
+    pub fn complete(&self) -> bool {
+        self.failed == 0
+    }
+
     /// The report for people: a summary, then each group with its decisions.
     pub fn render_text(&self, show: usize) -> String {
         let mut out = String::new();
@@ -136,16 +149,8 @@ impl ImpactReport {
             "candidate {}: replayed {} logged decisions from {} to {}{}",
             self.candidate_version,
             self.replayed,
-            if self.since.is_empty() {
-                "the first"
-            } else {
-                &self.since
-            },
-            if self.until.is_empty() {
-                "now"
-            } else {
-                &self.until
-            },
+            self.since.as_deref().unwrap_or("the first"),
+            self.until.as_deref().unwrap_or("now"),
             self.tenant
                 .as_ref()
                 .map(|t| format!(" (tenant {t})"))
@@ -187,8 +192,15 @@ impl ImpactReport {
                 let _ = writeln!(out, "    … and {} more", group.decisions.len() - show);
             }
         }
-        for error in &self.errors {
-            let _ = writeln!(out, "error: {error}");
+        if self.failed > 0 {
+            let _ = writeln!(
+                out,
+                "\n{} logged decisions could not be replayed, so this report is incomplete:",
+                self.failed
+            );
+            for error in &self.errors {
+                let _ = writeln!(out, "  {error}");
+            }
         }
         out
     }

@@ -14,7 +14,7 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::versions::{self, Activation};
-use super::{BundleError, BundleSource, PolicyBundle};
+use super::{BundleError, BundleSource};
 use crate::config::Config;
 use crate::db::DbError;
 use crate::state::AppState;
@@ -82,7 +82,7 @@ pub async fn reload(state: &AppState, by: Activation) -> Result<ReloadOutcome, R
     let _one_at_a_time = state.reload_lock.lock().await;
     let config = state.config.clone();
     let compiled = actix_web::rt::task::spawn_blocking(move || {
-        let bundle = read_source(&config).and_then(PolicyBundle::compile)?;
+        let bundle = read_source(&config).and_then(crate::decision::fit::compile_checked)?;
         Ok::<_, BundleError>((bundle, git_commit(&config)))
     })
     .await
