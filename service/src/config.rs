@@ -366,7 +366,17 @@ impl Config {
             return invalid("decision_log.batch_size", "must be between 1 and 10000");
         }
         let mut names = std::collections::HashSet::new();
+        let mut hashes = std::collections::HashSet::new();
         for token in &self.access.tokens {
+            if !hashes.insert(token.sha256.as_str()) {
+                return invalid(
+                    "access.tokens",
+                    &format!(
+                        "token `{}` has the same sha256 as another token; each token must be different",
+                        token.name
+                    ),
+                );
+            }
             if token.name.trim().is_empty() || !names.insert(token.name.as_str()) {
                 return invalid(
                     "access.tokens",

@@ -23,22 +23,24 @@ pub struct ChangeNote {
 pub async fn reload_policies(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state.config.access, Role::Admin)?;
+    if let Some(tenant) = &caller.tenant {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            format!(
+                "token `{}` is limited to tenant `{tenant}` and may not change the policies every tenant shares",
+                caller.name
+            ),
+        ));
+    }
+    let body = read_body(&req, payload, state.config.server.body_limit_bytes).await?;
     let note: ChangeNote = if body.iter().all(u8::is_ascii_whitespace) {
         ChangeNote::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            if e.is_data() {
-                super::invalid_shape(e)
-            } else {
-                ApiError::bad_request(
-                    "MALFORMED_JSON",
-                    format!("the request body is not valid JSON: {e}"),
-                )
-            }
-        })?
+        parse_note(&body)?
     };
     let by = Activation {
         actor: caller.name,
@@ -64,4 +66,61 @@ pub async fn reload_policies(
             Err(ApiError::internal())
         }
     }
+}
+
+/// Reads an optional JSON body of at most `limit` bytes.
+async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    let body = match payload.to_bytes_limited(limit).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) => {
+            return Err(ApiError::bad_request(
+                "MALFORMED_JSON",
+                format!("the request body could not be read: {e}"),
+            ));
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("the request body is larger than {limit} bytes"),
+            ));
+        }
+    };
+    let json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().unwrap_or("").trim() == "application/json");
+    if !body.iter().all(u8::is_ascii_whitespace) && !json {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send the request body as `application/json`",
+        ));
+    }
+    Ok(body)
+}
+
+fn parse_note(body: &[u8]) -> Result<ChangeNote, ApiError> {
+    serde_json::from_slice::<Option<ChangeNote>>(body)
+        .map_err(|e| {
+            if e.is_data() {
+                ApiError::unprocessable(
+                    "INVALID_REQUEST",
+                    format!(
+                        "the body must be a JSON object with optional `reason` and `ticket` strings: {e}"
+                    ),
+                )
+            } else {
+                ApiError::bad_request(
+                    "MALFORMED_JSON",
+                    format!("the request body is not valid JSON: {e}"),
+                )
+            }
+        })
+        .map(Option::unwrap_or_default)
 }

@@ -11,6 +11,7 @@
 //! `decision_log.queue_capacity` entries, and usually only the last few milliseconds of traffic.
 //! The signed tokens the clients hold are unaffected.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -64,7 +65,11 @@ impl Entry {
     /// The row as stored. Serialising happens here, on the writer, not on the request path.
     fn into_row(self) -> DecisionLogRow {
         let inputs = Inputs {
-            tenant: self.tenant.tenant.clone(),
+            // Ids and terms only: the tenant's display name is not needed to replay.
+            tenant: crate::db::models::Tenant {
+                name: String::new(),
+                ..self.tenant.tenant.clone()
+            },
             principal: (*self.principal).clone(),
             entitlements: self
                 .tenant
@@ -115,6 +120,8 @@ pub struct DecisionLog {
     writer: Mutex<Option<Writer>>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
     stopped: Mutex<Option<oneshot::Receiver<()>>>,
+    /// Unix time of the last "queue full" warning.
+    last_drop_warning: AtomicI64,
 }
 
 /// The receiving side, until the server starts it.
@@ -159,6 +166,7 @@ impl DecisionLog {
             writer: Mutex::new(writer),
             stop: Mutex::new(Some(stop_tx)),
             stopped: Mutex::new(Some(stopped_rx)),
+            last_drop_warning: AtomicI64::new(0),
         }
     }
 
@@ -169,10 +177,28 @@ impl DecisionLog {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.metrics.decision_log_dropped("queue_full", 1);
+                self.warn_dropped();
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 self.metrics.decision_log_dropped("closed", 1);
             }
+        }
+    }
+
+    /// Says in the log that entries are being dropped, at most once every ten seconds.
+    fn warn_dropped(&self) {
+        let now = chrono::Utc::now().timestamp();
+        let last = self.last_drop_warning.load(Ordering::Relaxed);
+        if now - last >= 10
+            && self
+                .last_drop_warning
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                capacity = self.sender.as_ref().map_or(0, |s| s.max_capacity()),
+                "the decision log queue is full: decisions are not being logged (see licet_decision_log_dropped_total)"
+            );
         }
     }
 

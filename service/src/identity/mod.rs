@@ -87,10 +87,12 @@ pub fn authorize(
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let Some(token) = header
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
-    else {
+    // The scheme is case-insensitive (RFC 9110).
+    let token = header
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let Some(token) = token else {
         return Err(unauthenticated(
             "send an API token as `Authorization: Bearer <token>`",
         ));
@@ -158,7 +160,7 @@ mod tests {
     fn call(token: Option<&str>, needed: Role) -> Result<Caller, ApiError> {
         let mut req = TestRequest::default();
         if let Some(token) = token {
-            req = req.insert_header(("authorization", format!("Bearer {token}")));
+            req = req.insert_header(("authorization", format!("bearer {token}")));
         }
         authorize(&req.to_http_request(), &access(), needed)
     }

@@ -192,7 +192,13 @@ pub async fn watch(state: actix_web::web::Data<AppState>, every: Duration) {
         .ok()
         .flatten();
         let Some(seen) = seen else { continue };
-        if seen == state.policies.load().version || refused.as_deref() == Some(seen.as_str()) {
+        if seen == state.policies.load().version {
+            // The files are back to the active version: a refusal seen before is over.
+            refused = None;
+            clear_failure(&state);
+            continue;
+        }
+        if refused.as_deref() == Some(seen.as_str()) {
             continue;
         }
         tracing::info!(version = %seen, "policy files changed: reloading");
