@@ -231,12 +231,74 @@ async fn policy_impact_prints_json_and_fails_on_change_when_asked() {
             "last tuesday",
         ],
     );
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2));
     assert!(
-        text(&bad.stderr)
-            .contains("`last tuesday` is neither a duration such as `7d` nor an RFC 3339 time"),
+        text(&bad.stderr).contains("`last tuesday` is neither a duration such as `7d`"),
         "{}",
         text(&bad.stderr)
+    );
+    let backwards = licet(
+        dir.path(),
+        &[
+            "policy",
+            "impact",
+            "--candidate",
+            candidate,
+            "--since",
+            "1h",
+            "--until",
+            "2h",
+        ],
+    );
+    assert_eq!(backwards.status.code(), Some(1));
+    assert!(text(&backwards.stderr).contains("must be later than `--since`"));
+
+    // A candidate whose schema wants what licet does not send is refused before any replay.
+    let schema = dir.path().join("strict.cedarschema");
+    std::fs::write(
+        &schema,
+        std::fs::read_to_string(root.join("schema/licet.cedarschema"))
+            .unwrap()
+            .replacen(
+                "entity Entitlement = {",
+                "entity Entitlement = {\n    region: String,",
+                1,
+            ),
+    )
+    .unwrap();
+    let unfit = licet(
+        dir.path(),
+        &[
+            "policy",
+            "impact",
+            "--candidate",
+            candidate,
+            "--schema",
+            schema.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(unfit.status.code(), Some(1));
+    let stderr = text(&unfit.stderr);
+    assert!(
+        stderr.contains("the schema does not accept what licet sends to the policies")
+            && stderr.contains("region"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn audit_tools_refuse_a_database_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = licet(dir.path(), &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("there is no database at"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !dir.path().join("licet.db").exists(),
+        "a database was created"
     );
 }
 

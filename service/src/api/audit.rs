@@ -27,10 +27,9 @@ fn limit(asked: Option<i64>) -> Result<i64, ApiError> {
     match asked {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::bad_request(
-            "INVALID_QUERY",
-            format!("`limit` must be between 1 and {MAX_LIMIT}, not {n}"),
-        )),
+        Some(n) => Err(invalid_query(format!(
+            "`limit` must be between 1 and {MAX_LIMIT}, not {n}"
+        ))),
     }
 }
 
@@ -38,6 +37,7 @@ fn limit(asked: Option<i64>) -> Result<i64, ApiError> {
 pub async fn list_versions(
     req: HttpRequest,
     state: web::Data<AppState>,
+    _query: web::Query<NoQuery>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state.config.access, Role::Auditor)?;
     let items = state.db.run(versions::list).await?;
@@ -52,6 +52,7 @@ pub async fn get_version(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    _query: web::Query<NoQuery>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state.config.access, Role::Auditor)?;
     let version = path.into_inner();
@@ -91,6 +92,7 @@ pub async fn diff_versions(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    _query: web::Query<NoQuery>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state.config.access, Role::Auditor)?;
     let (from, to) = path.into_inner();
@@ -104,12 +106,13 @@ pub async fn diff_versions(
     let old = old.ok_or_else(|| unknown_version(&from))?;
     let new = new.ok_or_else(|| unknown_version(&to))?;
 
+    // The schema first, then the policy files in path order, as a version lists them.
     let mut paths: Vec<&str> = old
         .files()
         .chain(new.files())
         .map(|f| f.path.as_str())
         .collect();
-    paths.sort_unstable();
+    paths.sort_unstable_by_key(|p| (!p.starts_with("schema/"), *p));
     paths.dedup();
     let content = |source: &crate::policy::BundleSource, path: &str| {
         source
@@ -156,18 +159,66 @@ fn unknown_version(version: &str) -> ApiError {
     )
 }
 
-/// Filters of `GET /v1/audit/decisions`.
+/// Filters of `GET /v1/audit/decisions`, as sent; [`time`] and [`number`] parse them with
+/// errors that name the parameter.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionQuery {
     tenant: Option<String>,
-    since: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
+    since: Option<String>,
+    until: Option<String>,
     policy_version: Option<String>,
     decision: Option<String>,
     /// The `next` value of the previous page.
-    after: Option<i64>,
-    limit: Option<i64>,
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+/// No query parameters at all.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}
+
+fn invalid_query(message: String) -> ApiError {
+    ApiError::bad_request("INVALID_QUERY", message)
+}
+
+/// An RFC 3339 time such as `2026-12-01T00:00:00Z`.
+fn time(name: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    value
+        .map(|v| {
+            DateTime::parse_from_rfc3339(&v)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| {
+                    invalid_query(format!(
+                        "`{name}` must be an RFC 3339 time such as `2026-12-01T00:00:00Z`, not `{v}` ({e}); encode `+` as `%2B`"
+                    ))
+                })
+        })
+        .transpose()
+}
+
+/// A whole number.
+fn number(name: &str, value: Option<String>) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|v| {
+            v.parse::<i64>()
+                .map_err(|_| invalid_query(format!("`{name}` must be a whole number, not `{v}`")))
+        })
+        .transpose()
+}
+
+/// `since` before `until`, when both are given.
+fn period(since: Option<String>, until: Option<String>) -> Result<crate::audit::Period, ApiError> {
+    let (since, until) = (time("since", since)?, time("until", until)?);
+    if let (Some(s), Some(u)) = (since, until)
+        && u <= s
+    {
+        return Err(invalid_query(format!(
+            "`until` ({u}) must be later than `since` ({s})"
+        )));
+    }
+    Ok((since, until))
 }
 
 /// A logged decision as auditors read it.
@@ -210,14 +261,15 @@ pub async fn list_decisions(
             format!("`decision` must be `allow` or `deny`, not `{d}`"),
         ));
     }
+    let (since, until) = period(query.since, query.until)?;
     let filter = DecisionFilter {
         tenant: caller.tenant_scope(query.tenant)?,
-        since: query.since,
-        until: query.until,
+        since,
+        until,
         policy_version: query.policy_version,
         decision: query.decision,
-        after_seq: query.after,
-        limit: limit(query.limit)?,
+        after_seq: number("after", query.after)?,
+        limit: limit(number("limit", query.limit)?)?,
     };
     let page = filter.limit;
     let rows = state
@@ -234,18 +286,22 @@ pub async fn list_decisions(
 async fn logged(
     state: &AppState,
     caller: &crate::identity::Caller,
-    seq: i64,
+    seq: &str,
 ) -> Result<DecisionLogRow, ApiError> {
+    let not_found = || {
+        ApiError::not_found(
+            "DECISION_NOT_FOUND",
+            format!("no logged decision `{seq}`; decisions are numbered by their `seq`"),
+        )
+    };
+    let number: i64 = seq.parse().map_err(|_| not_found())?;
     let row = state
         .db
-        .run(move |conn| decision_log::get(conn, seq))
+        .run(move |conn| decision_log::get(conn, number))
         .await?;
     match row {
         Some(row) if caller.may_see(&row.tenant_id) => Ok(row),
-        _ => Err(ApiError::not_found(
-            "DECISION_NOT_FOUND",
-            format!("no logged decision {seq}"),
-        )),
+        _ => Err(not_found()),
     }
 }
 
@@ -253,10 +309,11 @@ async fn logged(
 pub async fn get_decision(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<i64>,
+    path: web::Path<String>,
+    _query: web::Query<NoQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state.config.access, Role::Auditor)?;
-    let row = logged(&state, &caller, path.into_inner()).await?;
+    let row = logged(&state, &caller, &path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(decision_view(&row)))
 }
 
@@ -273,11 +330,11 @@ pub struct ReplayQuery {
 pub async fn replay_decision(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<i64>,
+    path: web::Path<String>,
     query: web::Query<ReplayQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state.config.access, Role::Auditor)?;
-    let row = logged(&state, &caller, path.into_inner()).await?;
+    let row = logged(&state, &caller, &path.into_inner()).await?;
     let bundle = match query.into_inner().version {
         Some(version) => stored_bundle(&state, &version).await?,
         None => state.policies.load_full(),
@@ -325,15 +382,15 @@ async fn stored_bundle(state: &AppState, version: &str) -> Result<Arc<PolicyBund
     Ok(bundle)
 }
 
-/// Filters of `GET /v1/audit/events`.
+/// Filters of `GET /v1/audit/events`, as sent.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventQuery {
     tenant: Option<String>,
-    since: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
-    after: Option<i64>,
-    limit: Option<i64>,
+    since: Option<String>,
+    until: Option<String>,
+    after: Option<String>,
+    limit: Option<String>,
 }
 
 /// `GET /v1/audit/events`
@@ -344,12 +401,13 @@ pub async fn list_events(
 ) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state.config.access, Role::Auditor)?;
     let query = query.into_inner();
+    let (since, until) = period(query.since, query.until)?;
     let filter = EventFilter {
         tenant: caller.tenant_scope(query.tenant)?,
-        since: query.since,
-        until: query.until,
-        after_seq: query.after,
-        limit: limit(query.limit)?,
+        since,
+        until,
+        after_seq: number("after", query.after)?,
+        limit: limit(number("limit", query.limit)?)?,
     };
     let page = filter.limit;
     let items = state

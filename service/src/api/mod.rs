@@ -110,14 +110,10 @@ fn query_config() -> web::QueryConfig {
     })
 }
 
-/// Path segments of the wrong type (a sequence number that is not a number) are 404s.
+/// Path segments that cannot be read are 404s.
 fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|err, req| {
-        ApiError::not_found(
-            "NOT_FOUND",
-            format!("no resource at `{}`: {err}", req.path()),
-        )
-        .into()
+    web::PathConfig::default().error_handler(|_err, req| {
+        ApiError::not_found("NOT_FOUND", format!("no resource at `{}`", req.path())).into()
     })
 }
 

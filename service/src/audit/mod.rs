@@ -5,3 +5,9 @@ pub mod decision_log;
 pub mod events;
 
 pub use decision_log::DecisionLog;
+
+/// A time range to read: from `since` (inclusive) to `until` (exclusive), each optional.
+pub type Period = (
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<chrono::DateTime<chrono::Utc>>,
+);

@@ -5,10 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use chrono::Utc;
 use clap::Subcommand;
 
-use super::parse_when;
+use super::{When, period};
 use crate::audit::events::{self, EventFilter, Verification};
 use crate::config::Config;
 use crate::identity;
@@ -24,11 +23,11 @@ pub enum AuditCommand {
         #[arg(long)]
         tenant: Option<String>,
         /// Start: a duration back from now (`30d`) or an RFC 3339 time.
-        #[arg(long)]
-        since: Option<String>,
+        #[arg(long, value_parser = When::parse)]
+        since: Option<When>,
         /// End (same forms as `--since`).
-        #[arg(long)]
-        until: Option<String>,
+        #[arg(long, value_parser = When::parse)]
+        until: Option<When>,
         /// Write to this file instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
@@ -40,7 +39,7 @@ pub enum TokenCommand {
     /// Print a new random token and the configuration entry that admits it.
     New {
         /// Who will hold the token; recorded as the actor of what it does.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
         name: String,
         /// `admin` or `auditor`.
         #[arg(long, value_parser = ["admin", "auditor"])]
@@ -88,15 +87,15 @@ fn verify(config: &Config) -> anyhow::Result<ExitCode> {
 fn export(
     config: &Config,
     tenant: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
+    since: Option<When>,
+    until: Option<When>,
     output: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let now = Utc::now();
+    let (since, until) = period(since, until)?;
     let mut filter = EventFilter {
         tenant,
-        since: since.map(|s| parse_when(&s, now)).transpose()?,
-        until: until.map(|u| parse_when(&u, now)).transpose()?,
+        since,
+        until,
         after_seq: None,
         limit: 1000,
     };

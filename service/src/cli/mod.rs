@@ -98,18 +98,54 @@ fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// A point in time: a duration back from `now` (`7d`, `12h 30m`) or an RFC 3339 time.
-pub(crate) fn parse_when(text: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
-    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-        return Ok(time.with_timezone(&Utc));
+/// A point in time given on the command line: a duration back from now (`7d`, `12h 30m`) or
+/// an RFC 3339 time.
+#[derive(Debug, Clone, Copy)]
+pub enum When {
+    Ago(chrono::Duration),
+    At(DateTime<Utc>),
+}
+
+impl When {
+    /// Reads a `--since` or `--until` value; clap reports an error as a usage error (exit 2).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+            return Ok(When::At(time.with_timezone(&Utc)));
+        }
+        humantime::parse_duration(text)
+            .ok()
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(When::Ago)
+            .ok_or_else(|| {
+                format!("`{text}` is neither a duration such as `7d` or `12h` nor an RFC 3339 time such as `2026-12-01T00:00:00Z`")
+            })
     }
-    let back = humantime::parse_duration(text).map_err(|e| {
-        anyhow::anyhow!("`{text}` is neither a duration such as `7d` nor an RFC 3339 time: {e}")
-    })?;
-    let back = chrono::Duration::from_std(back)
-        .map_err(|_| anyhow::anyhow!("`{text}` is too long a duration"))?;
-    now.checked_sub_signed(back)
-        .ok_or_else(|| anyhow::anyhow!("`{text}` reaches before the calendar starts"))
+
+    /// The time this names, counted back from `now`.
+    pub fn resolve(self, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
+        match self {
+            When::At(time) => Ok(time),
+            When::Ago(back) => now
+                .checked_sub_signed(back)
+                .ok_or_else(|| anyhow::anyhow!("a duration reaches before the calendar starts")),
+        }
+    }
+}
+
+/// Resolves `--since` and `--until`, refusing a period that ends before it starts.
+pub(crate) fn period(
+    since: Option<When>,
+    until: Option<When>,
+) -> anyhow::Result<crate::audit::Period> {
+    let now = Utc::now();
+    let since = since.map(|s| s.resolve(now)).transpose()?;
+    let until = until.map(|u| u.resolve(now)).transpose()?;
+    if let (Some(s), Some(u)) = (since, until)
+        && u <= s
+    {
+        anyhow::bail!("`--until` ({u}) must be later than `--since` ({s})");
+    }
+    Ok((since, until))
 }
 
 fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {

@@ -4,10 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chrono::Utc;
 use clap::{Subcommand, ValueEnum};
 
-use super::parse_when;
+use super::{When, period};
 use crate::audit::decision_log::DecisionFilter;
 use crate::config::Config;
 use crate::policy::suite::Suite;
@@ -41,11 +40,11 @@ pub enum PolicyCommand {
         #[arg(long)]
         schema: Option<PathBuf>,
         /// Start of the period: a duration back from now (`7d`, `12h`) or an RFC 3339 time.
-        #[arg(long, default_value = "7d")]
-        since: String,
+        #[arg(long, default_value = "7d", value_parser = When::parse)]
+        since: When,
         /// End of the period (same forms as `--since`); now when absent.
-        #[arg(long)]
-        until: Option<String>,
+        #[arg(long, value_parser = When::parse)]
+        until: Option<When>,
         /// Only this tenant's decisions.
         #[arg(long)]
         tenant: Option<String>,
@@ -95,11 +94,11 @@ pub fn run(command: PolicyCommand, config: &Config) -> anyhow::Result<ExitCode> 
                 }
             };
             let bundle = crate::decision::fit::compile_checked(source)?;
-            let now = Utc::now();
+            let (since, until) = period(Some(since), until)?;
             let filter = DecisionFilter {
                 tenant,
-                since: Some(parse_when(&since, now)?),
-                until: until.map(|u| parse_when(&u, now)).transpose()?,
+                since,
+                until,
                 ..DecisionFilter::default()
             };
             let db = startup::open_existing_database(config)?;

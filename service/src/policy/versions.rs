@@ -132,7 +132,7 @@ pub fn record_activation(
     })
 }
 
-/// Every stored version, the most recently stored first, with its activations.
+/// Every stored version with its activations, the most recently activated first.
 pub fn list(conn: &mut DbConnection) -> Result<Vec<VersionView>, DbError> {
     let versions: Vec<(String, NaiveDateTime)> = policy_versions::table
         .order(policy_versions::created_at.desc())
@@ -142,6 +142,14 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<VersionView>, DbError> {
         .order(policy_activations::id.desc())
         .select(PolicyActivation::as_select())
         .load(conn)?;
+    let latest = |version: &str| {
+        activations
+            .iter()
+            .find(|a| a.version == version)
+            .map_or(0, |a| a.id)
+    };
+    let mut versions = versions;
+    versions.sort_by_key(|(version, _)| std::cmp::Reverse(latest(version)));
     Ok(versions
         .into_iter()
         .map(|(version, stored_at)| VersionView {

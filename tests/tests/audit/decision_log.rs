@@ -104,6 +104,39 @@ async fn decision_log_lists_by_filter_with_paging_and_tenant_limits() {
         (bad.status, bad.body["code"].as_str()),
         (400, Some("INVALID_QUERY"))
     );
+    assert!(
+        bad.body["detail"].as_str().unwrap().starts_with(
+            "`since` must be an RFC 3339 time such as `2026-12-01T00:00:00Z`, not `yesterday`"
+        ),
+        "{}",
+        bad.text
+    );
+    let bad = app
+        .get_as(AUDITOR_TOKEN, "/v1/audit/decisions?limit=abc")
+        .await;
+    assert_eq!(
+        bad.body["detail"],
+        "`limit` must be a whole number, not `abc`"
+    );
+    let bad = app
+        .get_as(
+            AUDITOR_TOKEN,
+            "/v1/audit/decisions?since=2026-12-02T00:00:00Z&until=2026-12-01T00:00:00Z",
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    let bad = app.get_as(AUDITOR_TOKEN, "/v1/audit/decisions/abc").await;
+    assert_eq!(
+        (bad.status, bad.body["code"].as_str()),
+        (404, Some("DECISION_NOT_FOUND"))
+    );
+    let bad = app
+        .get_as(AUDITOR_TOKEN, "/v1/audit/policy-versions?limit=1")
+        .await;
+    assert_eq!(
+        (bad.status, bad.body["code"].as_str()),
+        (400, Some("INVALID_QUERY"))
+    );
     let none = app.get("/v1/audit/decisions").await;
     assert_eq!(none.status, 401);
 }

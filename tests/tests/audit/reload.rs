@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::common::{self, AUDITOR_TOKEN, Backend, device_request, own_policies, spawn_with};
+use super::common::{
+    self, ACME_ADMIN_TOKEN, ADMIN_TOKEN, AUDITOR_TOKEN, Backend, device_request, own_policies,
+    spawn_with,
+};
 use super::{reload, spawn_with_own_policies};
 
 #[actix_web::test]
@@ -188,5 +191,98 @@ async fn changed_files_are_reloaded_when_watching() {
     assert_eq!(
         versions.body["items"][0]["activations"][0]["activated_by"],
         "system"
+    );
+}
+
+#[actix_web::test]
+async fn reload_requests_are_checked_like_every_other_body() {
+    let (app, _) = spawn_with_own_policies(Backend::Sqlite);
+    let limited = app
+        .post_as(ACME_ADMIN_TOKEN, "/v1/admin/policies/reload", &json!({}))
+        .await;
+    assert_eq!(
+        (limited.status, limited.body["code"].as_str()),
+        (403, Some("FORBIDDEN"))
+    );
+    assert!(
+        limited.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("every tenant shares")
+    );
+
+    let reason = "x".repeat(70_000);
+    let large = app
+        .post_as(
+            ADMIN_TOKEN,
+            "/v1/admin/policies/reload",
+            &json!({ "reason": reason }),
+        )
+        .await;
+    assert_eq!(
+        (large.status, large.body["code"].as_str()),
+        (413, Some("PAYLOAD_TOO_LARGE"))
+    );
+    assert_eq!(large.content_type, "application/problem+json");
+
+    let shape = app
+        .post_as(
+            ADMIN_TOKEN,
+            "/v1/admin/policies/reload",
+            &json!({ "why": "x" }),
+        )
+        .await;
+    assert_eq!(
+        (shape.status, shape.body["code"].as_str()),
+        (422, Some("INVALID_REQUEST"))
+    );
+
+    // The scheme is case-insensitive, and a body must be JSON.
+    let url = format!("{}/v1/admin/policies/reload", app.base);
+    let answer = actix_web::rt::task::spawn_blocking(move || {
+        common::agent()
+            .post(&url)
+            .header("authorization", format!("bearer {ADMIN_TOKEN}"))
+            .header("content-type", "text/plain")
+            .send("hello")
+            .unwrap()
+            .status()
+            .as_u16()
+    })
+    .await
+    .unwrap();
+    assert_eq!(answer, 415);
+}
+
+#[actix_web::test]
+async fn the_watcher_clears_a_refusal_once_the_files_are_good_again() {
+    let mut policies = None;
+    let app = spawn_with(Backend::Sqlite, |config| {
+        let dir = config.server.data_dir.clone();
+        policies = Some(own_policies(config, &dir));
+        config.policies.watch_seconds = 1;
+    });
+    let broken = policies.unwrap().join("broken.cedar");
+    std::fs::write(&broken, "permit (principal, action, resource) when {").unwrap();
+    let mut failure = Value::Null;
+    for _ in 0..60 {
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        failure = app.get("/readyz").await.body["checks"]["policies"]["last_reload_error"].clone();
+        if !failure.is_null() {
+            break;
+        }
+    }
+    assert_eq!(failure["how"], "watch", "the refusal was not shown");
+    std::fs::remove_file(&broken).unwrap();
+    for _ in 0..60 {
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        failure = app.get("/readyz").await.body["checks"]["policies"]["last_reload_error"].clone();
+        if failure.is_null() {
+            break;
+        }
+    }
+    assert!(
+        failure.is_null(),
+        "the refusal outlived its cause: {failure}"
     );
 }

@@ -284,6 +284,8 @@ impl TestApp {
 pub const ADMIN_TOKEN: &str = "licet_test-admin-token";
 /// An auditor token limited to nothing.
 pub const AUDITOR_TOKEN: &str = "licet_test-auditor-token";
+/// An admin token limited to the tenant `acme`.
+pub const ACME_ADMIN_TOKEN: &str = "licet_test-acme-admin-token";
 /// An auditor token limited to the tenant `acme`.
 pub const ACME_AUDITOR_TOKEN: &str = "licet_test-acme-auditor-token";
 
@@ -300,6 +302,7 @@ fn test_tokens() -> Vec<licet::config::TokenConfig> {
         token("test-admin", "admin", ADMIN_TOKEN, None),
         token("test-auditor", "auditor", AUDITOR_TOKEN, None),
         token("acme-auditor", "auditor", ACME_AUDITOR_TOKEN, Some("acme")),
+        token("acme-admin", "admin", ACME_ADMIN_TOKEN, Some("acme")),
     ]
 }
 
