@@ -1,8 +1,8 @@
 //! A real Prometheus scrapes a running licet under a short load: every recording rule of
-//! `prometheus/rules/` evaluates to data, and every query of the dashboards in
-//! `grafana/dashboards/` returns at least one series. Windows far longer than the test (3 and
-//! 30 days) are evaluated over the few seconds of samples there are, which `rate()` accepts from
-//! two samples on, so no rule or query is left out.
+//! `prometheus/rules/` evaluates to data, every query of the dashboards in `grafana/dashboards/`
+//! returns at least one series, and a refused policy reload fires its alert. Windows far longer
+//! than the test (3 and 30 days) are evaluated over the few seconds of samples there are, which
+//! `rate()` accepts from two samples on, so no rule or query is left out.
 //!
 //! It needs the `prometheus` binary (Debian package `prometheus`, which `scripts/test` installs),
 //! or its path in `LICET_TEST_PROMETHEUS`.
@@ -134,6 +134,22 @@ impl Prometheus {
         let body: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(body["status"], "success", "{path} {query:?}: {text}");
         body["data"].clone()
+    }
+
+    /// The `ALERTS` series of `alert` once it fires (within 20 s).
+    fn wait_for_alert(&self, alert: &str) -> Value {
+        let expr = format!(r#"ALERTS{{alertname="{alert}",alertstate="firing"}}"#);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(series) = self.query(&expr).pop() {
+                return series;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{alert} did not fire within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
     }
 
     /// The series an instant query returns.
@@ -268,28 +284,49 @@ fn substitute(expr: &str) -> String {
         .fold(expr.to_string(), |e, (name, value)| e.replace(name, value))
 }
 
+/// Runs `f` off the async runtime; a panic in it fails the test with its own message.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match actix_web::rt::task::spawn_blocking(f).await {
+        Ok(value) => value,
+        Err(err) => std::panic::resume_unwind(err.into_panic()),
+    }
+}
+
 #[actix_web::test]
 async fn prometheus_evaluates_every_rule_and_dashboard_query_against_a_running_licet() {
-    let app = common::spawn(Backend::Sqlite);
+    let mut policies = None;
+    let app = common::spawn_with(Backend::Sqlite, |config| {
+        let dir = config.server.data_dir.clone();
+        policies = Some(common::own_policies(config, &dir));
+    });
     app.load_demo().await;
     let target = app.base.trim_start_matches("http://").to_string();
-    let prometheus = actix_web::rt::task::spawn_blocking(move || Prometheus::start(&target))
-        .await
-        .unwrap();
+    let prometheus = blocking(move || Prometheus::start(&target)).await;
 
     drive(&app).await;
     // Two more scrapes and evaluations see the last requests.
     actix_web::rt::time::sleep(Duration::from_secs(3)).await;
-
-    let checked = actix_web::rt::task::spawn_blocking(move || {
+    let prometheus = blocking(move || {
         check_rules(&prometheus);
         check_dashboards(&prometheus);
+        prometheus
     })
     .await;
-    // A failed check panics inside the blocking task: fail with its message.
-    if let Err(err) = checked {
-        std::panic::resume_unwind(err.into_panic());
-    }
+
+    // A refused policy bundle reaches Prometheus as an alert, with the labels of the metric.
+    std::fs::write(
+        policies.unwrap().join("broken.cedar"),
+        "@id(\"broken\")\npermit (principal, action, resource) when { context.nope };\n",
+    )
+    .unwrap();
+    let refused = app
+        .post_as(ADMIN_TOKEN, "/v1/admin/policies/reload", &json!({}))
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    let alert = blocking(move || prometheus.wait_for_alert("LicetPolicyReloadFailed")).await;
+    assert_eq!(alert["metric"]["result"], "failed");
+    assert_eq!(alert["metric"]["severity"], "ticket");
+    assert_eq!(alert["metric"]["job"], "licet");
 }
 
 fn check_rules(prometheus: &Prometheus) {
