@@ -1,4 +1,4 @@
-//! The command line: `licet serve | demo | migrate | import | policy check`.
+//! The command line: `licet serve | demo | migrate | import | policy check | keys`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::db::migrate;
 use crate::decision::{self, DecisionRequest};
 use crate::licensing::{demo, import};
+use crate::signing::keys;
 use crate::startup::{self, Application};
 use crate::telemetry;
 
@@ -48,6 +49,24 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Manage the signing keys of the configured backend (local files or Vault transit).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the keys: the active one, those that still verify, and retired ones.
+    List,
+    /// Make a new active key; the previous one keeps verifying until it is retired.
+    Rotate,
+    /// Stop publishing a previous key; refused while tokens it signed may still be valid.
+    Retire {
+        /// The key id, as `licet keys list` shows it.
+        kid: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +101,7 @@ fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Demo => serve(config, true),
         Command::Migrate { check } => run_migrate(&config, check),
         Command::Import { file, dry_run } => run_import(&config, &file, dry_run),
+        Command::Keys { command } => run_keys(&config, command),
         Command::Policy {
             command: PolicyCommand::Check,
         } => {
@@ -108,6 +128,28 @@ fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             load_demo(&app).await?;
         }
         app.run_until_stopped().await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn run_keys(config: &Config, command: KeysCommand) -> anyhow::Result<ExitCode> {
+    let system = actix_web::rt::System::new();
+    system.block_on(async move {
+        match command {
+            KeysCommand::List => {
+                for key in keys::list(config).await? {
+                    println!("{}\t{}\t{}", key.kid, key.state, key.note);
+                }
+            }
+            KeysCommand::Rotate => {
+                let (old, new) = keys::rotate(config).await?;
+                println!("rotated: `{new}` signs new tokens (running servers switch within {} s); `{old}` keeps verifying until retired", config.signing.refresh_seconds);
+            }
+            KeysCommand::Retire { kid } => {
+                keys::retire(config, &kid, std::time::SystemTime::now()).await?;
+                println!("retired: `{kid}` leaves the JWKS within {} s", config.signing.refresh_seconds);
+            }
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -15,7 +15,7 @@ use crate::db::{Database, connection_redacted, migrate};
 use crate::decision::slice::EntityCache;
 use crate::metrics::Metrics;
 use crate::policy::{BundleSource, PolicyBundle};
-use crate::signing::{LocalSigner, Signer};
+use crate::signing::Signer;
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -85,20 +85,20 @@ pub fn build_state(config: Config) -> anyhow::Result<AppState> {
     tracing::info!(version = %bundle.version, policies = bundle.meta.len(), "policy bundle loaded");
 
     let db = open_database(&config)?;
-    let key_file = config.key_file();
-    let signer = Signer::Local(
-        LocalSigner::load_or_create(&key_file, config.signing.key_bits).with_context(|| {
-            "cannot load the local signing key (`signing.key_file`)".to_string()
-        })?,
-    );
+    let metrics = Metrics::new()?;
+    metrics.set_policy_version(&bundle.version);
+    let signer = Signer::open(&config, &metrics).with_context(|| match config.signing.backend.as_str() {
+        "local" => "cannot load the local signing key (`signing.key_file`)".to_string(),
+        _ => format!(
+            "cannot use the Vault transit key (`signing.vault`) at `{}`",
+            config.signing.vault.address
+        ),
+    })?;
     tracing::info!(
         backend = signer.backend(),
         kid = signer.kid(),
         "signer ready"
     );
-
-    let metrics = Metrics::new()?;
-    metrics.set_policy_version(&bundle.version);
     metrics.register_signer(signer.backend());
     let cache = EntityCache::new(
         Duration::from_secs(config.cache.ttl_seconds),

@@ -177,11 +177,8 @@ pub async fn decide(
         nonce: query.nonce.clone(),
     };
     let signed = state.signer.sign_jws(&claims).await;
-    state.metrics.observe_signing(
-        state.signer.backend(),
-        signed.as_ref().map(|(_, d)| *d).ok(),
-    );
-    let (token, _) = signed?;
+    state.metrics.observe_signing(state.signer.backend(), &signed);
+    let token = signed?.token;
 
     state.metrics.observe_decision(decision, started.elapsed());
     let expires_at = chrono::DateTime::from_timestamp(exp, 0).unwrap_or(now);
