@@ -366,8 +366,7 @@ impl Config {
         if !["local", "vault-transit"].contains(&self.signing.backend.as_str()) {
             return invalid("signing.backend", "must be `local` or `vault-transit`");
         }
-        if self.signing.key_passphrase_env.is_some() && self.signing.key_passphrase_file.is_some()
-        {
+        if self.signing.key_passphrase_env.is_some() && self.signing.key_passphrase_file.is_some() {
             return invalid(
                 "signing.key_passphrase_file",
                 "set `signing.key_passphrase_env` or `signing.key_passphrase_file`, not both",
@@ -639,7 +638,10 @@ mod tests {
     fn nested_vault_keys_are_read_from_the_environment() {
         let vars = env(&[
             ("LICET__SIGNING__BACKEND", "vault-transit"),
-            ("LICET__SIGNING__VAULT__ADDRESS", "https://vault.example:8200"),
+            (
+                "LICET__SIGNING__VAULT__ADDRESS",
+                "https://vault.example:8200",
+            ),
             ("LICET__SIGNING__VAULT__BATCH_MAX", "16"),
             ("LICET__SIGNING__VAULT__COALESCE", "false"),
         ]);
@@ -650,17 +652,56 @@ mod tests {
         assert!(!config.signing.vault.coalesce);
         assert_eq!(config.signing.vault.mount, "transit");
 
-        let err = Config::load_from(None, env(&[("LICET__SIGNING__VAULT__BATCH_MAX", "0")]))
-            .unwrap_err();
+        let err =
+            Config::load_from(None, env(&[("LICET__SIGNING__VAULT__BATCH_MAX", "0")])).unwrap_err();
         assert_eq!(
             err.to_string(),
             "configuration key `signing.vault.batch_max` is not valid: must be between 1 and 1000"
         );
         let err = Config::load_from(None, env(&[("LICET__SIGNING__BACKEND", "hsm")])).unwrap_err();
         assert!(
-            matches!(err, ConfigError::Invalid { key: "signing.backend", .. }),
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    key: "signing.backend",
+                    ..
+                }
+            ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn sample_file_loads_and_names_every_key() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../licet.yaml");
+        Config::load_from(Some(&sample), env(&[])).unwrap();
+        let text = std::fs::read_to_string(&sample).unwrap();
+        fn leaves(prefix: &str, node: &Value, out: &mut Vec<String>) {
+            match node {
+                Value::Mapping(map) => {
+                    for (key, value) in map {
+                        let key = key.as_str().unwrap_or_default();
+                        leaves(&format!("{prefix}{key}."), value, out);
+                    }
+                }
+                _ => out.push(prefix.trim_end_matches('.').to_string()),
+            }
+        }
+        let mut keys = Vec::new();
+        leaves(
+            "",
+            &serde_yaml::to_value(Config::default()).unwrap(),
+            &mut keys,
+        );
+        for key in keys {
+            let name = key.rsplit('.').next().unwrap();
+            assert!(
+                text.lines().any(|l| l
+                    .trim_start_matches([' ', '#'])
+                    .starts_with(&format!("{name}:"))),
+                "licet.yaml does not document `{key}`"
+            );
+        }
     }
 
     #[test]

@@ -149,7 +149,14 @@ impl Metrics {
     /// Makes the signing series of `backend` visible at zero before its first use.
     pub fn register_signer(&self, backend: &str) {
         self.sign_duration.with_label_values(&[backend]);
-        for cause in ["unreachable", "timeout", "denied", "rejected", "key", "failed"] {
+        for cause in [
+            "unreachable",
+            "timeout",
+            "denied",
+            "rejected",
+            "key",
+            "failed",
+        ] {
             self.sign_errors.with_label_values(&[backend, cause]);
         }
     }

@@ -87,13 +87,14 @@ pub fn build_state(config: Config) -> anyhow::Result<AppState> {
     let db = open_database(&config)?;
     let metrics = Metrics::new()?;
     metrics.set_policy_version(&bundle.version);
-    let signer = Signer::open(&config, &metrics).with_context(|| match config.signing.backend.as_str() {
-        "local" => "cannot load the local signing key (`signing.key_file`)".to_string(),
-        _ => format!(
-            "cannot use the Vault transit key (`signing.vault`) at `{}`",
-            config.signing.vault.address
-        ),
-    })?;
+    let signer =
+        Signer::open(&config, &metrics).with_context(|| match config.signing.backend.as_str() {
+            "local" => "cannot load the local signing key (`signing.key_file`)".to_string(),
+            _ => format!(
+                "cannot use the Vault transit key (`signing.vault`) at `{}`",
+                config.signing.vault.address
+            ),
+        })?;
     tracing::info!(
         backend = signer.backend(),
         kid = signer.kid(),

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 fn use_vault(config: &mut Config, bao: &Bao, token: &str) {
     config.signing.backend = "vault-transit".into();
     config.signing.vault.address = bao.addr.clone();
+    config.signing.vault.mount = bao.mount.clone();
     config.signing.vault.token_env = "LICET_TEST_UNSET_TOKEN_VARIABLE".into();
     config.signing.vault.token_file = Some(bao.token_file(token));
     config.signing.vault.timeout_seconds = 2;
@@ -27,8 +28,8 @@ fn use_vault(config: &mut Config, bao: &Bao, token: &str) {
 /// A server whose token has only `vault/licet-sign.hcl`.
 fn least_privilege_app(bao: &Bao, adjust: impl FnOnce(&mut Config)) -> (TestApp, String) {
     bao.transit_key("licet");
-    bao.policy_from_repo("licet-sign", "licet-sign.hcl");
-    let token = bao.token_with(&["licet-sign"]);
+    let policy = bao.policy_from_repo("licet-sign", "licet-sign.hcl");
+    let token = bao.token_with(&[&policy]);
     let app = spawn_with(Backend::Sqlite, |c| {
         use_vault(c, bao, &token);
         adjust(c);
@@ -129,11 +130,14 @@ async fn tokens_signed_before_and_after_rotation_both_verify_and_retiring_waits(
 
     // The operator rotates with a token of their own, as `licet keys rotate` does.
     let mut operator = app.state.config.clone();
-    bao.policy_from_repo("licet-operator", "licet-operator.hcl");
-    let operator_token = bao.token_with(&["licet-operator"]);
+    let policy = bao.policy_from_repo("licet-operator", "licet-operator.hcl");
+    let operator_token = bao.token_with(&[&policy]);
     operator.signing.vault.token_file = Some(bao.token_file(&operator_token));
     let (old, new) = keys::rotate(&operator).await.unwrap();
-    assert_eq!((old.as_str(), new.as_str()), ("vault-licet-v1", "vault-licet-v2"));
+    assert_eq!(
+        (old.as_str(), new.as_str()),
+        ("vault-licet-v1", "vault-licet-v2")
+    );
 
     // A running server switches at its next refresh (`signing.refresh_seconds`); do it now.
     app.state.signer.refresh().await.unwrap();
@@ -146,7 +150,10 @@ async fn tokens_signed_before_and_after_rotation_both_verify_and_retiring_waits(
 
     let jwks = app.get("/.well-known/jwks.json").await;
     assert_eq!(kids(&jwks.body), vec!["vault-licet-v2", "vault-licet-v1"]);
-    assert_eq!(node_verify(&jwks.text, &before).unwrap()["tenant"], "globex");
+    assert_eq!(
+        node_verify(&jwks.text, &before).unwrap()["tenant"],
+        "globex"
+    );
     assert_eq!(node_verify(&jwks.text, &after).unwrap()["tenant"], "globex");
 
     let err = keys::retire(&operator, &old, SystemTime::now())
@@ -238,16 +245,16 @@ async fn least_privilege_policy_signs_and_reads_but_cannot_export_delete_or_rota
     bao.transit_key("licet");
     bao.call(
         "POST",
-        "transit/keys/licet/config",
+        &bao.transit("keys/licet/config"),
         Some(json!({ "exportable": true, "deletion_allowed": true })),
     );
-    bao.policy_from_repo("licet-sign", "licet-sign.hcl");
-    let token = bao.token_with(&["licet-sign"]);
+    let policy = bao.policy_from_repo("licet-sign", "licet-sign.hcl");
+    let token = bao.token_with(&[&policy]);
 
     let (status, body) = bao.call_as(
         &token,
         "POST",
-        "transit/sign/licet",
+        &bao.transit("sign/licet"),
         Some(json!({ "input": "aGVsbG8=", "signature_algorithm": "pkcs1v15" })),
     );
     assert_eq!(status, 200, "{body}");
@@ -257,7 +264,7 @@ async fn least_privilege_policy_signs_and_reads_but_cannot_export_delete_or_rota
             .unwrap()
             .starts_with("vault:v1:")
     );
-    let (status, body) = bao.call_as(&token, "GET", "transit/keys/licet", None);
+    let (status, body) = bao.call_as(&token, "GET", &bao.transit("keys/licet"), None);
     assert_eq!(status, 200, "{body}");
     assert!(
         body["data"]["keys"]["1"]["public_key"]
@@ -267,19 +274,20 @@ async fn least_privilege_policy_signs_and_reads_but_cannot_export_delete_or_rota
     );
 
     let denied = [
-        ("GET", "transit/export/signing-key/licet"),
-        ("GET", "transit/export/signing-key/licet/1"),
-        ("DELETE", "transit/keys/licet"),
-        ("POST", "transit/keys/licet/rotate"),
-        ("POST", "transit/keys/licet/config"),
-        ("POST", "transit/sign/other"),
+        ("GET", "export/signing-key/licet"),
+        ("GET", "export/signing-key/licet/1"),
+        ("DELETE", "keys/licet"),
+        ("POST", "keys/licet/rotate"),
+        ("POST", "keys/licet/config"),
+        ("POST", "sign/other"),
+        ("POST", "keys/other"),
     ];
     for (method, path) in denied {
-        let (status, _) = bao.call_as(&token, method, path, None);
+        let (status, _) = bao.call_as(&token, method, &bao.transit(path), None);
         assert_eq!(status, 403, "{method} {path}");
     }
     // The administrator can: the 403s above come from the policy, not from the key.
-    let (status, _) = bao.call("GET", "transit/export/signing-key/licet", None);
+    let (status, _) = bao.call("GET", &bao.transit("export/signing-key/licet"), None);
     assert_eq!(status, 200);
 }
 
@@ -294,7 +302,10 @@ async fn start_names_a_missing_key_and_a_token_that_may_not_sign() {
     config.signing.vault.key = "missing".into();
     let err = format!("{:#}", licet::startup::build_state(config).err().unwrap());
     assert!(
-        err.contains("transit key `missing` at mount `transit` not found"),
+        err.contains(&format!(
+            "transit key `missing` at mount `{}` not found",
+            bao.mount
+        )),
         "{err}"
     );
 

@@ -177,7 +177,9 @@ pub async fn decide(
         nonce: query.nonce.clone(),
     };
     let signed = state.signer.sign_jws(&claims).await;
-    state.metrics.observe_signing(state.signer.backend(), &signed);
+    state
+        .metrics
+        .observe_signing(state.signer.backend(), &signed);
     let token = signed?.token;
 
     state.metrics.observe_decision(decision, started.elapsed());

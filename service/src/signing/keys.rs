@@ -57,7 +57,11 @@ pub async fn list(config: &Config) -> Result<Vec<KeyListing>, KeyError> {
             .map(|v| KeyListing {
                 kid: v.kid,
                 state: v.state,
-                note: format!("created {}", v.created),
+                note: if v.created.is_empty() {
+                    String::new()
+                } else {
+                    format!("created {}", v.created)
+                },
             })
             .collect());
     }
@@ -139,9 +143,8 @@ pub async fn retire(config: &Config, kid: &str, now: SystemTime) -> Result<(), K
         return Err(KeyError::Unknown(kid.into()));
     };
     check_age(config, kid, target.replaced_at, now)?;
-    std::fs::remove_file(&target.path).map_err(|e| {
-        SignError::Key(format!("cannot remove `{}`: {e}", target.path.display()))
-    })?;
+    std::fs::remove_file(&target.path)
+        .map_err(|e| SignError::Key(format!("cannot remove `{}`: {e}", target.path.display())))?;
     Ok(())
 }
 
@@ -201,14 +204,24 @@ mod tests {
 
         let err = retire(&config, &old, SystemTime::now()).await.unwrap_err();
         assert!(matches!(err, KeyError::TooEarly { .. }), "{err}");
-        assert!(err.to_string().contains("tokens live 300 s (plus 30 s"), "{err}");
+        assert!(
+            err.to_string().contains("tokens live 300 s (plus 30 s"),
+            "{err}"
+        );
 
         let later = SystemTime::now() + Duration::from_secs(331);
         retire(&config, &old, later).await.unwrap();
-        let kids: Vec<String> = list(&config).await.unwrap().into_iter().map(|k| k.kid).collect();
+        let kids: Vec<String> = list(&config)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.kid)
+            .collect();
         assert_eq!(kids, vec![new]);
 
-        let err = retire(&config, "local-0000000000000000", later).await.unwrap_err();
+        let err = retire(&config, "local-0000000000000000", later)
+            .await
+            .unwrap_err();
         assert!(matches!(err, KeyError::Unknown(_)), "{err}");
     }
 }

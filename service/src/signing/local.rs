@@ -171,9 +171,8 @@ impl LocalSigner {
     /// and the JWKS lists the active key and every previous key file still present.
     pub fn refresh(&self) -> Result<(), SignError> {
         let inner = &self.inner;
-        let pem = std::fs::read_to_string(&inner.path).map_err(|e| {
-            SignError::Key(format!("cannot read `{}`: {e}", inner.path.display()))
-        })?;
+        let pem = std::fs::read_to_string(&inner.path)
+            .map_err(|e| SignError::Key(format!("cannot read `{}`: {e}", inner.path.display())))?;
         let changed = *lock(&inner.active_pem) != pem;
         if changed {
             let (pem, key) = read_key(&inner.path, inner.passphrase.as_ref())?;
@@ -484,7 +483,10 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains("is encrypted; set `signing.key_passphrase_env`"), "{err}");
+        assert!(
+            err.contains("is encrypted; set `signing.key_passphrase_env`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -500,7 +502,13 @@ mod tests {
         assert_ne!(new, old);
         signer.refresh().unwrap();
         assert_eq!(signer.kid(), new);
-        let kids: Vec<String> = signer.ring().jwks.keys.iter().map(|k| k.kid.clone()).collect();
+        let kids: Vec<String> = signer
+            .ring()
+            .jwks
+            .keys
+            .iter()
+            .map(|k| k.kid.clone())
+            .collect();
         assert_eq!(kids, vec![new.clone(), old.clone()]);
 
         let previous = previous_keys(&path).unwrap();

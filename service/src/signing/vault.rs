@@ -298,7 +298,11 @@ impl Inner {
         let state = state_of(&self.config.key, &description)?;
         let old = self.state.load().version;
         if state.version != old {
-            tracing::info!(from = old, to = state.version, "transit key version changed");
+            tracing::info!(
+                from = old,
+                to = state.version,
+                "transit key version changed"
+            );
         }
         self.state.store(Arc::new(state));
         Ok(())
@@ -385,6 +389,17 @@ impl Admin {
                 },
             })
             .collect();
+        // Transit no longer lists the public keys of retired versions.
+        for n in 1..description.min_decryption_version {
+            if versions.iter().all(|v| v.version != n) {
+                versions.push(VersionInfo {
+                    kid: kid(&self.config.key, n),
+                    version: n,
+                    created: String::new(),
+                    state: "retired",
+                });
+            }
+        }
         versions.sort_by_key(|v| std::cmp::Reverse(v.version));
         Ok(versions)
     }
@@ -509,14 +524,10 @@ async fn authenticated_client(config: &VaultConfig) -> Result<VaultClient, SignE
             "signing.vault.secret_id_env",
         )?;
         let client = settings(config, "")?;
-        let auth = vaultrs::auth::approle::login(
-            &client,
-            &config.approle_mount,
-            &role_id,
-            &secret_id,
-        )
-        .await
-        .map_err(|e| classify(config, "log in with AppRole to", e))?;
+        let auth =
+            vaultrs::auth::approle::login(&client, &config.approle_mount, &role_id, &secret_id)
+                .await
+                .map_err(|e| classify(config, "log in with AppRole to", e))?;
         return settings(config, &auth.client_token);
     }
     let token = secret(
@@ -607,8 +618,13 @@ mod tests {
     #[test]
     fn vault_prefix_is_stripped_and_the_version_checked() {
         assert_eq!(decode_signature("vault:v2:aGk=", 2).unwrap(), b"hi");
-        let err = decode_signature("vault:v3:aGk=", 2).unwrap_err().to_string();
-        assert!(err.contains("another key version than 2: `vault:v3`"), "{err}");
+        let err = decode_signature("vault:v3:aGk=", 2)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("another key version than 2: `vault:v3`"),
+            "{err}"
+        );
         assert!(decode_signature("vault:v2:***", 2).is_err());
     }
 

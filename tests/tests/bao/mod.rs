@@ -1,9 +1,11 @@
 //! A real OpenBao server for one test: a `bao server -dev` in memory, or one with file storage
 //! that keeps its keys across a stop and a start.
 //!
-//! The `bao` binary comes from `LICET_TEST_BAO`, else `PATH`, else the virtual environment
-//! `scripts/test` installs it into. Each test starts its own server on its own port, so that
-//! stopping one disturbs no other test.
+//! Tests that leave the server running share the dev server `scripts/test` starts
+//! (`LICET_TEST_VAULT_ADDR`, `LICET_TEST_VAULT_TOKEN`), each on a transit mount of its own; without
+//! it they start their own. Tests that stop the server always start their own, on its own port,
+//! so that stopping it disturbs no other test. The `bao` binary comes from `LICET_TEST_BAO`,
+//! else `PATH`, else the virtual environment `scripts/test` installs it into.
 
 #![allow(dead_code)]
 
@@ -18,7 +20,9 @@ use serde_json::{Value, json};
 pub struct Bao {
     pub addr: String,
     pub token: String,
-    child: Child,
+    /// The transit mount of this test.
+    pub mount: String,
+    child: Option<Child>,
     dir: tempfile::TempDir,
     config: Option<PathBuf>,
     unseal_key: Option<String>,
@@ -67,8 +71,27 @@ fn agent() -> ureq::Agent {
 }
 
 impl Bao {
-    /// A dev server: in memory, unsealed, with a random root token.
+    /// A transit mount of its own on the shared dev server, or a dev server of its own.
     pub fn dev() -> Self {
+        if let (Ok(addr), Ok(token)) = (
+            std::env::var("LICET_TEST_VAULT_ADDR"),
+            std::env::var("LICET_TEST_VAULT_TOKEN"),
+        ) {
+            return Self {
+                addr,
+                token,
+                mount: format!("transit-{}", uuid::Uuid::new_v4().simple()),
+                child: None,
+                dir: tempfile::tempdir().unwrap(),
+                config: None,
+                unseal_key: None,
+            };
+        }
+        Self::own_dev()
+    }
+
+    /// A dev server of its own: in memory, unsealed, with a random root token.
+    pub fn own_dev() -> Self {
         let port = free_port();
         let token = format!("root-{}", uuid::Uuid::new_v4().simple());
         let dir = tempfile::tempdir().unwrap();
@@ -88,7 +111,8 @@ impl Bao {
         let bao = Self {
             addr: format!("http://127.0.0.1:{port}"),
             token,
-            child,
+            mount: "transit".into(),
+            child: Some(child),
             dir,
             config: None,
             unseal_key: None,
@@ -97,16 +121,31 @@ impl Bao {
         bao
     }
 
-    /// A server with file storage, initialised with one unseal key and unsealed.
+    /// A server with integrated (raft) storage on disk, initialised with one unseal key and
+    /// unsealed. OpenBao has no `file` storage, and a dev server forgets everything on stop.
     pub fn persistent() -> Self {
         let port = free_port();
+        let cluster = free_port();
         let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
         let config = dir.path().join("bao.hcl");
         std::fs::write(
             &config,
             format!(
-                "storage \"file\" {{\n  path = \"{}\"\n}}\nlistener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  tls_disable = true\n}}\ndisable_mlock = true\napi_addr = \"http://127.0.0.1:{port}\"\n",
-                dir.path().join("data").display()
+                r#"storage "raft" {{
+  path = "{}"
+  node_id = "licet-test"
+}}
+listener "tcp" {{
+  address = "127.0.0.1:{port}"
+  cluster_address = "127.0.0.1:{cluster}"
+  tls_disable = true
+}}
+api_addr = "http://127.0.0.1:{port}"
+cluster_addr = "http://127.0.0.1:{cluster}"
+"#,
+                data.display()
             ),
         )
         .unwrap();
@@ -114,7 +153,8 @@ impl Bao {
         let mut bao = Self {
             addr: format!("http://127.0.0.1:{port}"),
             token: String::new(),
-            child,
+            mount: "transit".into(),
+            child: Some(child),
             dir,
             config: Some(config),
             unseal_key: None,
@@ -144,14 +184,19 @@ impl Bao {
 
     /// Stops the server at once, as a crash would.
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// Starts a stopped persistent server again and unseals it; its keys are the same.
     pub fn restart(&mut self) {
-        let config = self.config.clone().expect("only a persistent server restarts");
-        self.child = Self::start(&config, &self.dir);
+        let config = self
+            .config
+            .clone()
+            .expect("only a persistent server restarts");
+        self.child = Some(Self::start(&config, &self.dir));
         self.wait_for_listener();
         self.unseal();
     }
@@ -227,34 +272,50 @@ impl Bao {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    /// Enables transit at `transit/` and creates the RSA-2048 key `key`.
+    /// Enables transit at this test's mount and creates the RSA-2048 key `key`.
     pub fn transit_key(&self, key: &str) {
         let (status, body) = self.call(
             "POST",
-            "sys/mounts/transit",
+            &format!("sys/mounts/{}", self.mount),
             Some(json!({ "type": "transit" })),
         );
-        assert!(status == 204 || status == 400, "enable transit: {status} {body}");
+        assert!(
+            status == 204 || status == 400,
+            "enable transit: {status} {body}"
+        );
         let (status, body) = self.call(
             "POST",
-            &format!("transit/keys/{key}"),
+            &format!("{}/keys/{key}", self.mount),
             Some(json!({ "type": "rsa-2048" })),
         );
-        assert!(status == 200 || status == 204, "create key: {status} {body}");
+        assert!(
+            status == 200 || status == 204,
+            "create key: {status} {body}"
+        );
     }
 
-    /// Writes the policy in `file` of the repository's `vault/` folder as `name`.
-    pub fn policy_from_repo(&self, name: &str, file: &str) {
+    /// A path on this test's transit mount.
+    pub fn transit(&self, rest: &str) -> String {
+        format!("{}/{rest}", self.mount)
+    }
+
+    /// Writes the policy in `file` of the repository's `vault/` folder, for this test's mount,
+    /// as `name`, and returns the name it got on the server.
+    pub fn policy_from_repo(&self, name: &str, file: &str) -> String {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../vault")
             .join(file);
-        let text = std::fs::read_to_string(path).unwrap();
+        let text = std::fs::read_to_string(path)
+            .unwrap()
+            .replace("\"transit/", &format!("\"{}/", self.mount));
+        let name = format!("{name}-{}", self.mount);
         let (status, body) = self.call(
             "PUT",
             &format!("sys/policies/acl/{name}"),
             Some(json!({ "policy": text })),
         );
         assert_eq!(status, 204, "write policy: {body}");
+        name
     }
 
     /// A new token with only `policies` (and OpenBao's default policy).
