@@ -495,6 +495,9 @@ fn decode_signature(signature: &str, version: u64) -> Result<Vec<u8>, SignError>
 }
 
 fn settings(config: &VaultConfig, token: &str) -> Result<VaultClient, SignError> {
+    // TLS to Vault uses ring, the cryptography the rest of the workspace already builds; the
+    // call fails harmlessly when a provider is already installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = VaultClientSettingsBuilder::default();
     builder
         .address(&config.address)
