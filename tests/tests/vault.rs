@@ -121,7 +121,7 @@ async fn decisions_signed_through_transit_verify_with_node_against_the_jwks() {
 #[actix_web::test]
 async fn tokens_signed_before_and_after_rotation_both_verify_and_retiring_waits() {
     let bao = Bao::dev();
-    let (app, _) = least_privilege_app(&bao, |_| {});
+    let (app, _) = least_privilege_app(&bao, |c| c.signing.refresh_seconds = 1);
     app.load_demo().await;
     let before = app.decide(&globex()).await.body["token"]
         .as_str()
@@ -139,8 +139,8 @@ async fn tokens_signed_before_and_after_rotation_both_verify_and_retiring_waits(
         ("vault-licet-v1", "vault-licet-v2")
     );
 
-    // A running server switches at its next refresh (`signing.refresh_seconds`); do it now.
-    app.state.signer.refresh().await.unwrap();
+    // The running server switches at its next refresh (`signing.refresh_seconds`, 1 s here).
+    wait_for_kid(&app, "vault-licet-v2").await;
     let after = app.decide(&globex()).await.body["token"]
         .as_str()
         .unwrap()
@@ -169,8 +169,12 @@ async fn tokens_signed_before_and_after_rotation_both_verify_and_retiring_waits(
 
     let expired = SystemTime::now() + Duration::from_secs(300 + 30 + 1);
     keys::retire(&operator, &old, expired).await.unwrap();
-    app.state.signer.refresh().await.unwrap();
-    let jwks = app.get("/.well-known/jwks.json").await;
+    let started = Instant::now();
+    let mut jwks = app.get("/.well-known/jwks.json").await;
+    while kids(&jwks.body).len() > 1 && started.elapsed() < Duration::from_secs(5) {
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        jwks = app.get("/.well-known/jwks.json").await;
+    }
     assert_eq!(kids(&jwks.body), vec!["vault-licet-v2"]);
     assert_eq!(
         node_verify(&jwks.text, &before).unwrap_err(),
@@ -189,6 +193,58 @@ async fn tokens_signed_before_and_after_rotation_both_verify_and_retiring_waits(
             ("vault-licet-v1".to_string(), "retired")
         ]
     );
+}
+
+/// Waits until the server signs with `kid`, at most 5 s.
+async fn wait_for_kid(app: &TestApp, kid: &str) {
+    let started = Instant::now();
+    while app.state.signer.kid() != kid {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the server still signs with `{}`",
+            app.state.signer.kid()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_web::test]
+async fn local_rotation_reaches_a_running_server_and_old_tokens_still_verify() {
+    let app = spawn_with(Backend::Sqlite, |c| c.signing.refresh_seconds = 1);
+    app.load_demo().await;
+    let before = app.decide(&globex()).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (old, new) = keys::rotate(&app.state.config).await.unwrap();
+    assert_eq!(header(&before)["kid"], old.as_str());
+    assert!(
+        app.dir
+            .path()
+            .join(format!("signing-key.{old}.pem"))
+            .is_file()
+    );
+    wait_for_kid(&app, &new).await;
+    let after = app.decide(&globex()).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(header(&after)["kid"], new.as_str());
+
+    let jwks = app.get("/.well-known/jwks.json").await;
+    assert_eq!(kids(&jwks.body), vec![new.clone(), old.clone()]);
+    assert_eq!(
+        node_verify(&jwks.text, &before).unwrap()["tenant"],
+        "globex"
+    );
+    assert_eq!(node_verify(&jwks.text, &after).unwrap()["tenant"], "globex");
+
+    let err = keys::retire(&app.state.config, &old, SystemTime::now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("may still have signed valid tokens"), "{err}");
 }
 
 #[actix_web::test]

@@ -204,7 +204,9 @@ impl Signer {
                     loop {
                         tokio::time::sleep(every).await;
                         let Some(signer) = weak.upgrade() else { break };
-                        if let Err(err) = signer.refresh() {
+                        // File reads, and decryption after a rotation, stay off the runtime.
+                        let done = tokio::task::spawn_blocking(move || signer.refresh()).await;
+                        if let Ok(Err(err)) = done {
                             tracing::warn!(error = %err, "cannot read the local key set again");
                         }
                     }

@@ -65,7 +65,7 @@ fn free_port() -> u16 {
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
+        .timeout_global(Some(Duration::from_secs(60)))
         .build()
         .into()
 }
@@ -210,7 +210,7 @@ cluster_addr = "http://127.0.0.1:{cluster}"
 
     fn wait_for_listener(&self) {
         let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(30) {
+        while started.elapsed() < Duration::from_secs(60) {
             if agent()
                 .get(format!("{}/v1/sys/seal-status", self.addr))
                 .call()
@@ -220,12 +220,12 @@ cluster_addr = "http://127.0.0.1:{cluster}"
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("OpenBao did not listen at {} within 30 s", self.addr);
+        panic!("OpenBao did not listen at {} within 60 s", self.addr);
     }
 
     fn wait_until_active(&self) {
         let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(30) {
+        while started.elapsed() < Duration::from_secs(60) {
             let ok = agent()
                 .get(format!("{}/v1/sys/health", self.addr))
                 .call()
@@ -236,7 +236,7 @@ cluster_addr = "http://127.0.0.1:{cluster}"
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("OpenBao at {} was not active within 30 s", self.addr);
+        panic!("OpenBao at {} was not active within 60 s", self.addr);
     }
 
     /// Calls the HTTP API with the administrator's token.
