@@ -1,6 +1,7 @@
-//! The command line: `licet serve | demo | migrate | import | policy | audit | token`.
+//! The command line: `licet serve | demo | migrate | import | policy | audit | token | keys`.
 
 mod audit;
+mod keys;
 mod policy;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use crate::licensing::{demo, import};
 use crate::startup::{self, Application};
 use crate::telemetry;
 pub use audit::{AuditCommand, TokenCommand};
+pub use keys::KeysCommand;
 pub use policy::{PolicyCommand, ReportFormat};
 
 /// licet: signed licence decisions from Cedar policies.
@@ -64,6 +66,11 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage the signing keys of the configured backend (local files or Vault transit).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
 }
 
 /// Runs the command line and returns the process exit code.
@@ -92,6 +99,7 @@ fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Demo => serve(config, true),
         Command::Migrate { check } => run_migrate(&config, check),
         Command::Import { file, dry_run } => run_import(&config, &file, dry_run),
+        Command::Keys { command } => keys::run(&config, command),
         Command::Policy { command } => policy::run(command, &config),
         Command::Audit { command } => audit::run(command, &config),
         Command::Token { command } => audit::token(command),

@@ -181,11 +181,10 @@ pub async fn decide(
         nonce: query.nonce.clone(),
     };
     let signed = state.signer.sign_jws(&claims).await;
-    state.metrics.observe_signing(
-        state.signer.backend(),
-        signed.as_ref().map(|(_, d)| *d).ok(),
-    );
-    let (token, _) = signed?;
+    state
+        .metrics
+        .observe_signing(state.signer.backend(), &signed);
+    let token = signed?.token;
 
     let latency = started.elapsed();
     state.metrics.observe_decision(decision, latency);
