@@ -47,6 +47,7 @@ pub struct Config {
     pub log: LogConfig,
     pub decision_log: DecisionLogConfig,
     pub access: AccessConfig,
+    pub metrics: MetricsConfig,
 }
 
 /// HTTP listener and process settings.
@@ -258,6 +259,15 @@ impl Default for DecisionLogConfig {
             batch_size: 500,
         }
     }
+}
+
+/// What `/metrics` exports.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Tenants whose decisions are counted under their own label; all others count as `other`,
+    /// so the number of series stays bounded whatever the number of tenants.
+    pub tenant_labels: Vec<String>,
 }
 
 /// Who may call the admin and auditor APIs.
@@ -491,6 +501,18 @@ impl Config {
                     ),
                 );
             }
+        }
+        if self.metrics.tenant_labels.len() > 100 {
+            return invalid(
+                "metrics.tenant_labels",
+                "lists at most 100 tenants; the others are counted as `other`",
+            );
+        }
+        if self.metrics.tenant_labels.iter().any(|t| t == "other") {
+            return invalid(
+                "metrics.tenant_labels",
+                "`other` is the label of every tenant not listed and cannot be listed itself",
+            );
         }
         if !is_log_filter(&self.log.level) {
             return invalid(
@@ -873,5 +895,24 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn tenant_labels_are_bounded_and_other_is_reserved() {
+        let err = Config::load_from(
+            None,
+            env(&[("LICET__METRICS__TENANT_LABELS", r#"["acme","other"]"#)]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`other` is the label of every tenant not listed")
+        );
+        let config = Config::load_from(
+            None,
+            env(&[("LICET__METRICS__TENANT_LABELS", r#"["acme","globex"]"#)]),
+        )
+        .unwrap();
+        assert_eq!(config.metrics.tenant_labels, ["acme", "globex"]);
     }
 }

@@ -37,6 +37,10 @@ pub struct Metrics {
     decision_log_written: IntCounter,
     decision_log_dropped: IntCounterVec,
     decision_log_queue: IntGauge,
+    tenant_decisions: IntCounterVec,
+    db_pool_wait: prometheus::Histogram,
+    /// Tenants that get their own label value; every other tenant counts as `other`.
+    tenant_labels: std::sync::Arc<std::collections::HashSet<String>>,
 }
 
 impl Metrics {
@@ -141,6 +145,21 @@ impl Metrics {
                 "licet_decision_log_queue_depth",
                 "Decisions waiting to be written to the decision log",
             )?,
+            tenant_decisions: IntCounterVec::new(
+                Opts::new(
+                    "licet_tenant_decisions_total",
+                    "Decisions by tenant (the configured `metrics.tenant_labels`; every other tenant is `other`) and outcome",
+                ),
+                &["tenant", "decision"],
+            )?,
+            db_pool_wait: prometheus::Histogram::with_opts(
+                HistogramOpts::new(
+                    "licet_db_pool_wait_seconds",
+                    "Time spent waiting for a pooled database connection",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+            tenant_labels: std::sync::Arc::default(),
             registry,
         };
         let r = &metrics.registry;
@@ -159,6 +178,13 @@ impl Metrics {
         r.register(Box::new(metrics.decision_log_written.clone()))?;
         r.register(Box::new(metrics.decision_log_dropped.clone()))?;
         r.register(Box::new(metrics.decision_log_queue.clone()))?;
+        r.register(Box::new(metrics.tenant_decisions.clone()))?;
+        r.register(Box::new(metrics.db_pool_wait.clone()))?;
+        // CPU seconds, resident memory, open file descriptors, start time (Linux only).
+        #[cfg(target_os = "linux")]
+        r.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         for result in ["activated", "unchanged", "failed"] {
             metrics.policy_reloads.with_label_values(&[result]);
         }
@@ -247,6 +273,29 @@ impl Metrics {
     pub fn set_policy_version(&self, version: &str) {
         self.policy_info.reset();
         self.policy_info.with_label_values(&[version]).set(1);
+    }
+
+    /// Gives each of `tenants` its own label value in per-tenant metrics.
+    pub fn with_tenant_labels(mut self, tenants: &[String]) -> Self {
+        self.tenant_labels = std::sync::Arc::new(tenants.iter().cloned().collect());
+        self
+    }
+
+    /// Counts a decision for its tenant, or for `other` when the tenant has no label of its own.
+    pub fn observe_tenant_decision(&self, tenant: &str, decision: &str) {
+        let label = if self.tenant_labels.contains(tenant) {
+            tenant
+        } else {
+            "other"
+        };
+        self.tenant_decisions
+            .with_label_values(&[label, decision])
+            .inc();
+    }
+
+    /// The histogram of waits for a pooled connection, for the database handle to fill.
+    pub fn db_pool_wait(&self) -> prometheus::Histogram {
+        self.db_pool_wait.clone()
     }
 
     /// Counts a policy reload attempt by its result.

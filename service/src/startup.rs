@@ -126,7 +126,8 @@ pub fn build_state(config: Config) -> anyhow::Result<AppState> {
     if recorded {
         tracing::info!(version = %bundle.version, "policy version activated and recorded");
     }
-    let metrics = Metrics::new()?;
+    let metrics = Metrics::new()?.with_tenant_labels(&config.metrics.tenant_labels);
+    let db = db.with_wait_metric(metrics.db_pool_wait());
     metrics.set_policy_version(&bundle.version);
     let signer =
         Signer::open(&config, &metrics).with_context(|| match config.signing.backend.as_str() {

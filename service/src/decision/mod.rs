@@ -188,6 +188,9 @@ pub async fn decide(
 
     let latency = started.elapsed();
     state.metrics.observe_decision(decision, latency);
+    state
+        .metrics
+        .observe_tenant_decision(&query.tenant, decision);
     state.decision_log.record(Entry {
         request_id: request_id.to_string(),
         decided_at: now,
