@@ -95,10 +95,11 @@ impl r2d2::ManageConnection for ConnectionManager {
             Backend::Postgres => PgConnection::establish(&self.target).map(DbConnection::Postgres),
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.target)?;
-                // Writers wait for each other instead of failing at once; WAL (set when the
-                // manager was made) lets readers work beside the one writer.
+                // Writers wait for each other instead of failing at once; WAL (kept in the
+                // file once set, so setting it again is free) lets readers work beside the
+                // one writer, and other processes (`licet import`) write beside a server.
                 conn.batch_execute(
-                    "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConnection::Sqlite(conn))
@@ -127,6 +128,27 @@ mod tests {
             "postgres://***@db:5432/licet"
         );
         assert_eq!(redact("sqlite://data/licet.db"), "sqlite://data/licet.db");
+    }
+
+    #[test]
+    fn sqlite_files_are_in_wal_mode() {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Mode {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            journal_mode: String,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/x.db", dir.path().display());
+        let manager = ConnectionManager::new(&url).unwrap();
+        let mut conn = r2d2::ManageConnection::connect(&manager).unwrap();
+        let DbConnection::Sqlite(conn) = &mut conn else {
+            panic!("not SQLite")
+        };
+        let mode: Mode = diesel::sql_query("PRAGMA journal_mode")
+            .get_result(conn)
+            .unwrap();
+        assert_eq!(mode.journal_mode, "wal");
     }
 
     #[test]
