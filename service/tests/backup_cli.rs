@@ -56,10 +56,17 @@ impl Target {
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut conn)
             .unwrap();
-        let (base, _) = admin.rsplit_once('/').unwrap();
+        let (path, query) = admin
+            .split_once('?')
+            .map_or((admin.as_str(), None), |(p, q)| (p, Some(q)));
+        let (base, _) = path.rsplit_once('/').unwrap();
+        let url = match query {
+            Some(query) => format!("{base}/{name}?{query}"),
+            None => format!("{base}/{name}"),
+        };
         Self {
             dir: tempfile::tempdir().unwrap(),
-            url: Some(format!("{base}/{name}")),
+            url: Some(url),
         }
     }
 
