@@ -392,6 +392,13 @@ fn restore_drill(target: &Target) {
         "the restore event counts the events it replaced: {last}"
     );
 
+    // A service started on the restored database shows its epoch.
+    let server = target.serve();
+    let mut ready = ureq::get(format!("{}/readyz", server.base)).call().unwrap();
+    let ready: serde_json::Value = ready.body_mut().read_json().unwrap();
+    assert_eq!(ready["checks"]["database"]["restore_epoch"], 1, "{ready}");
+    server.stop();
+
     // A second restore of the same backup goes one epoch further.
     let printed = target.ok(&["restore", "--from", backup.to_str().unwrap(), "--yes"]);
     assert!(printed.contains("restore epoch is now 2"), "{printed}");
