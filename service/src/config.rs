@@ -47,6 +47,7 @@ pub struct Config {
     pub log: LogConfig,
     pub decision_log: DecisionLogConfig,
     pub access: AccessConfig,
+    pub metrics: MetricsConfig,
 }
 
 /// HTTP listener and process settings.
@@ -122,14 +123,24 @@ pub struct PolicyConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SigningConfig {
-    /// Signer backend; `local` keeps an RSA key in the data directory.
+    /// Signer backend: `local` keeps an RSA key in a file, `vault-transit` asks Vault (or
+    /// OpenBao) transit to sign with a key that never leaves it.
     pub backend: String,
-    /// PKCS#8 PEM file of the local key; unset means `<data_dir>/signing-key.pem`.
+    /// PKCS#8 PEM file of the active local key; unset means `<data_dir>/signing-key.pem`.
     pub key_file: Option<PathBuf>,
     /// Size of a newly created local key in bits.
     pub key_bits: usize,
+    /// Name of an environment variable holding the passphrase of an encrypted local key.
+    pub key_passphrase_env: Option<String>,
+    /// File holding the passphrase of an encrypted local key.
+    pub key_passphrase_file: Option<PathBuf>,
     /// How long a signed decision stays valid.
     pub token_ttl_seconds: u64,
+    /// How often a running server reads the key set again, so that a rotation made by
+    /// `licet keys rotate` (or in Vault) reaches every replica within this bound.
+    pub refresh_seconds: u64,
+    /// The Vault transit backend.
+    pub vault: VaultConfig,
 }
 
 impl Default for SigningConfig {
@@ -138,7 +149,72 @@ impl Default for SigningConfig {
             backend: "local".into(),
             key_file: None,
             key_bits: 2048,
+            key_passphrase_env: None,
+            key_passphrase_file: None,
             token_ttl_seconds: 300,
+            refresh_seconds: 30,
+            vault: VaultConfig::default(),
+        }
+    }
+}
+
+/// Where and how to reach the Vault (or OpenBao) transit key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VaultConfig {
+    /// Base URL of the Vault server.
+    pub address: String,
+    /// Mount path of the transit secrets engine.
+    pub mount: String,
+    /// Name of the transit key.
+    pub key: String,
+    /// `token` or `approle`.
+    pub auth: String,
+    /// Name of the environment variable holding the token (`auth: token`).
+    pub token_env: String,
+    /// File holding the token, read when the variable is not set.
+    pub token_file: Option<PathBuf>,
+    /// AppRole mount path (`auth: approle`).
+    pub approle_mount: String,
+    /// Name of the environment variable holding the AppRole role id.
+    pub role_id_env: String,
+    /// Name of the environment variable holding the AppRole secret id.
+    pub secret_id_env: String,
+    /// File holding the AppRole secret id, read when the variable is not set.
+    pub secret_id_file: Option<PathBuf>,
+    /// PEM file of the CA that signed Vault's TLS certificate; unset uses the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any TLS certificate. For tests only.
+    pub tls_skip_verify: bool,
+    /// Longest wait for one signature or call to Vault.
+    pub timeout_seconds: u64,
+    /// Combine concurrent signatures into one `batch_input` call.
+    pub coalesce: bool,
+    /// Largest number of signatures in one call.
+    pub batch_max: usize,
+    /// Longest time a signature waits for others to join its batch.
+    pub batch_wait_ms: u64,
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        Self {
+            address: "http://127.0.0.1:8200".into(),
+            mount: "transit".into(),
+            key: "licet".into(),
+            auth: "token".into(),
+            token_env: "VAULT_TOKEN".into(),
+            token_file: None,
+            approle_mount: "approle".into(),
+            role_id_env: "LICET_VAULT_ROLE_ID".into(),
+            secret_id_env: "LICET_VAULT_SECRET_ID".into(),
+            secret_id_file: None,
+            ca_file: None,
+            tls_skip_verify: false,
+            timeout_seconds: 5,
+            coalesce: true,
+            batch_max: 64,
+            batch_wait_ms: 2,
         }
     }
 }
@@ -183,6 +259,15 @@ impl Default for DecisionLogConfig {
             batch_size: 500,
         }
     }
+}
+
+/// What `/metrics` exports.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Tenants whose decisions are counted under their own label; all others count as `other`,
+    /// so the number of series stays bounded whatever the number of tenants.
+    pub tenant_labels: Vec<String>,
 }
 
 /// Who may call the admin and auditor APIs.
@@ -338,9 +423,19 @@ impl Config {
                 "set `policies.dir` and `policies.schema` together",
             );
         }
-        if self.signing.backend != "local" {
-            return invalid("signing.backend", "the only signer backend is `local`");
+        if !["local", "vault-transit"].contains(&self.signing.backend.as_str()) {
+            return invalid("signing.backend", "must be `local` or `vault-transit`");
         }
+        if self.signing.key_passphrase_env.is_some() && self.signing.key_passphrase_file.is_some() {
+            return invalid(
+                "signing.key_passphrase_file",
+                "set `signing.key_passphrase_env` or `signing.key_passphrase_file`, not both",
+            );
+        }
+        if !(1..=3600).contains(&self.signing.refresh_seconds) {
+            return invalid("signing.refresh_seconds", "must be between 1 and 3600");
+        }
+        self.signing.vault.validate()?;
         if ![2048, 3072, 4096].contains(&self.signing.key_bits) {
             return invalid("signing.key_bits", "must be 2048, 3072 or 4096");
         }
@@ -407,6 +502,18 @@ impl Config {
                 );
             }
         }
+        if self.metrics.tenant_labels.len() > 100 {
+            return invalid(
+                "metrics.tenant_labels",
+                "lists at most 100 tenants; the others are counted as `other`",
+            );
+        }
+        if self.metrics.tenant_labels.iter().any(|t| t == "other") {
+            return invalid(
+                "metrics.tenant_labels",
+                "`other` is the label of every tenant not listed and cannot be listed itself",
+            );
+        }
         if !is_log_filter(&self.log.level) {
             return invalid(
                 "log.level",
@@ -435,6 +542,59 @@ impl Config {
             .key_file
             .clone()
             .unwrap_or_else(|| self.server.data_dir.join("signing-key.pem"))
+    }
+}
+
+impl VaultConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.into(),
+            })
+        };
+        if !(self.address.starts_with("http://") || self.address.starts_with("https://")) {
+            return invalid(
+                "signing.vault.address",
+                "must start with `http://` or `https://`",
+            );
+        }
+        let is_path = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        };
+        if !is_path(&self.mount) {
+            return invalid(
+                "signing.vault.mount",
+                "must be a mount path such as `transit`",
+            );
+        }
+        if !is_path(&self.approle_mount) {
+            return invalid(
+                "signing.vault.approle_mount",
+                "must be a mount path such as `approle`",
+            );
+        }
+        if !is_path(&self.key) || self.key.contains('/') {
+            return invalid(
+                "signing.vault.key",
+                "must be a key name of letters, digits, `-`, `_` and `.`",
+            );
+        }
+        if !["token", "approle"].contains(&self.auth.as_str()) {
+            return invalid("signing.vault.auth", "must be `token` or `approle`");
+        }
+        if !(1..=120).contains(&self.timeout_seconds) {
+            return invalid("signing.vault.timeout_seconds", "must be between 1 and 120");
+        }
+        if !(1..=1000).contains(&self.batch_max) {
+            return invalid("signing.vault.batch_max", "must be between 1 and 1000");
+        }
+        if self.batch_wait_ms > 1000 {
+            return invalid("signing.vault.batch_wait_ms", "must be at most 1000");
+        }
+        Ok(())
     }
 }
 
@@ -605,6 +765,76 @@ mod tests {
     }
 
     #[test]
+    fn nested_vault_keys_are_read_from_the_environment() {
+        let vars = env(&[
+            ("LICET__SIGNING__BACKEND", "vault-transit"),
+            (
+                "LICET__SIGNING__VAULT__ADDRESS",
+                "https://vault.example:8200",
+            ),
+            ("LICET__SIGNING__VAULT__BATCH_MAX", "16"),
+            ("LICET__SIGNING__VAULT__COALESCE", "false"),
+        ]);
+        let config = Config::load_from(None, vars).unwrap();
+        assert_eq!(config.signing.backend, "vault-transit");
+        assert_eq!(config.signing.vault.address, "https://vault.example:8200");
+        assert_eq!(config.signing.vault.batch_max, 16);
+        assert!(!config.signing.vault.coalesce);
+        assert_eq!(config.signing.vault.mount, "transit");
+
+        let err =
+            Config::load_from(None, env(&[("LICET__SIGNING__VAULT__BATCH_MAX", "0")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configuration key `signing.vault.batch_max` is not valid: must be between 1 and 1000"
+        );
+        let err = Config::load_from(None, env(&[("LICET__SIGNING__BACKEND", "hsm")])).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    key: "signing.backend",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sample_file_loads_and_names_every_key() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../licet.yaml");
+        Config::load_from(Some(&sample), env(&[])).unwrap();
+        let text = std::fs::read_to_string(&sample).unwrap();
+        fn leaves(prefix: &str, node: &Value, out: &mut Vec<String>) {
+            match node {
+                Value::Mapping(map) => {
+                    for (key, value) in map {
+                        let key = key.as_str().unwrap_or_default();
+                        leaves(&format!("{prefix}{key}."), value, out);
+                    }
+                }
+                _ => out.push(prefix.trim_end_matches('.').to_string()),
+            }
+        }
+        let mut keys = Vec::new();
+        leaves(
+            "",
+            &serde_yaml::to_value(Config::default()).unwrap(),
+            &mut keys,
+        );
+        for key in keys {
+            let name = key.rsplit('.').next().unwrap();
+            assert!(
+                text.lines().any(|l| l
+                    .trim_start_matches([' ', '#'])
+                    .starts_with(&format!("{name}:"))),
+                "licet.yaml does not document `{key}`"
+            );
+        }
+    }
+
+    #[test]
     fn policy_dir_without_schema_is_refused() {
         let err =
             Config::load_from(None, env(&[("LICET__POLICIES__DIR", "policies")])).unwrap_err();
@@ -665,5 +895,24 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn tenant_labels_are_bounded_and_other_is_reserved() {
+        let err = Config::load_from(
+            None,
+            env(&[("LICET__METRICS__TENANT_LABELS", r#"["acme","other"]"#)]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`other` is the label of every tenant not listed")
+        );
+        let config = Config::load_from(
+            None,
+            env(&[("LICET__METRICS__TENANT_LABELS", r#"["acme","globex"]"#)]),
+        )
+        .unwrap();
+        assert_eq!(config.metrics.tenant_labels, ["acme", "globex"]);
     }
 }

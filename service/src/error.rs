@@ -152,7 +152,7 @@ impl From<DbError> for ApiError {
 
 impl From<SignError> for ApiError {
     fn from(err: SignError) -> Self {
-        tracing::error!(error = %err, "signing failed");
+        tracing::error!(error = %err, cause = err.cause(), "signing failed");
         Self::unavailable(
             "SIGNING_UNAVAILABLE",
             "decisions cannot be signed right now; retry shortly",
@@ -223,6 +223,13 @@ mod tests {
     fn signing_errors_map_to_503() {
         assert_eq!(
             status_and_code(SignError::Key("k".into())),
+            (503, "SIGNING_UNAVAILABLE")
+        );
+        assert_eq!(
+            status_and_code(SignError::Backend {
+                cause: crate::signing::Cause::Unreachable,
+                message: "vault down".into()
+            }),
             (503, "SIGNING_UNAVAILABLE")
         );
     }

@@ -1,7 +1,7 @@
 //! One struct owns the Prometheus registry and every metric licet exports.
 //!
 //! Labels are bounded: route templates (never raw paths), status codes, decision outcomes,
-//! cache names and signer backends.
+//! cache names, signer backends, key ids (one per key version) and failure causes.
 
 use std::time::Duration;
 
@@ -9,6 +9,8 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry,
 };
+
+use crate::signing::{SignError, Signed};
 
 /// Histogram buckets (seconds) that resolve a p99 between 1 and 50 ms.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -24,7 +26,9 @@ pub struct Metrics {
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
     sign_duration: HistogramVec,
+    sign_calls: IntCounterVec,
     sign_errors: IntCounterVec,
+    sign_batch: HistogramVec,
     cache_lookups: IntCounterVec,
     cache_entries: IntGauge,
     db_connections: IntGaugeVec,
@@ -33,6 +37,10 @@ pub struct Metrics {
     decision_log_written: IntCounter,
     decision_log_dropped: IntCounterVec,
     decision_log_queue: IntGauge,
+    tenant_decisions: IntCounterVec,
+    db_pool_wait: prometheus::Histogram,
+    /// Tenants that get their own label value; every other tenant counts as `other`.
+    tenant_labels: std::sync::Arc<std::collections::HashSet<String>>,
 }
 
 impl Metrics {
@@ -68,11 +76,26 @@ impl Metrics {
                 "Time to sign one token, by backend",
                 &["backend"],
             )?,
+            sign_calls: IntCounterVec::new(
+                Opts::new(
+                    "licet_sign_total",
+                    "Tokens signed, by backend and key id (which names the key version)",
+                ),
+                &["backend", "kid"],
+            )?,
             sign_errors: IntCounterVec::new(
                 Opts::new(
                     "licet_sign_errors_total",
-                    "Signing attempts that failed, by backend",
+                    "Signing attempts that failed, by backend and cause (unreachable, timeout, denied, rejected, key, failed)",
                 ),
+                &["backend", "cause"],
+            )?,
+            sign_batch: HistogramVec::new(
+                HistogramOpts::new(
+                    "licet_sign_batch_size",
+                    "Signatures sent to the signer backend in one call, by backend",
+                )
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
                 &["backend"],
             )?,
             cache_lookups: IntCounterVec::new(
@@ -122,6 +145,21 @@ impl Metrics {
                 "licet_decision_log_queue_depth",
                 "Decisions waiting to be written to the decision log",
             )?,
+            tenant_decisions: IntCounterVec::new(
+                Opts::new(
+                    "licet_tenant_decisions_total",
+                    "Decisions by tenant (the configured `metrics.tenant_labels`; every other tenant is `other`) and outcome",
+                ),
+                &["tenant", "decision"],
+            )?,
+            db_pool_wait: prometheus::Histogram::with_opts(
+                HistogramOpts::new(
+                    "licet_db_pool_wait_seconds",
+                    "Time spent waiting for a pooled database connection",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            )?,
+            tenant_labels: std::sync::Arc::default(),
             registry,
         };
         let r = &metrics.registry;
@@ -129,7 +167,9 @@ impl Metrics {
         r.register(Box::new(metrics.http_requests.clone()))?;
         r.register(Box::new(metrics.http_duration.clone()))?;
         r.register(Box::new(metrics.sign_duration.clone()))?;
+        r.register(Box::new(metrics.sign_calls.clone()))?;
         r.register(Box::new(metrics.sign_errors.clone()))?;
+        r.register(Box::new(metrics.sign_batch.clone()))?;
         r.register(Box::new(metrics.cache_lookups.clone()))?;
         r.register(Box::new(metrics.cache_entries.clone()))?;
         r.register(Box::new(metrics.db_connections.clone()))?;
@@ -138,6 +178,13 @@ impl Metrics {
         r.register(Box::new(metrics.decision_log_written.clone()))?;
         r.register(Box::new(metrics.decision_log_dropped.clone()))?;
         r.register(Box::new(metrics.decision_log_queue.clone()))?;
+        r.register(Box::new(metrics.tenant_decisions.clone()))?;
+        r.register(Box::new(metrics.db_pool_wait.clone()))?;
+        // CPU seconds, resident memory, open file descriptors, start time (Linux only).
+        #[cfg(target_os = "linux")]
+        r.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         for result in ["activated", "unchanged", "failed"] {
             metrics.policy_reloads.with_label_values(&[result]);
         }
@@ -165,18 +212,43 @@ impl Metrics {
     /// Makes the signing series of `backend` visible at zero before its first use.
     pub fn register_signer(&self, backend: &str) {
         self.sign_duration.with_label_values(&[backend]);
-        self.sign_errors.with_label_values(&[backend]);
+        for cause in [
+            "unreachable",
+            "timeout",
+            "denied",
+            "rejected",
+            "key",
+            "failed",
+        ] {
+            self.sign_errors.with_label_values(&[backend, cause]);
+        }
     }
 
-    /// Records a signature: its duration, or an error when `elapsed` is `None`.
-    pub fn observe_signing(&self, backend: &str, elapsed: Option<Duration>) {
-        match elapsed {
-            Some(d) => self
-                .sign_duration
-                .with_label_values(&[backend])
-                .observe(d.as_secs_f64()),
-            None => self.sign_errors.with_label_values(&[backend]).inc(),
+    /// Records a signature: its duration and key, or the cause of its failure.
+    pub fn observe_signing(&self, backend: &str, signed: &Result<Signed, SignError>) {
+        match signed {
+            Ok(signed) => {
+                self.sign_duration
+                    .with_label_values(&[backend])
+                    .observe(signed.elapsed.as_secs_f64());
+                self.sign_calls
+                    .with_label_values(&[backend, &signed.kid])
+                    .inc();
+            }
+            Err(err) => self.sign_failed(backend, err.cause()),
         }
+    }
+
+    /// Counts a failed signing attempt.
+    pub fn sign_failed(&self, backend: &str, cause: &str) {
+        self.sign_errors.with_label_values(&[backend, cause]).inc();
+    }
+
+    /// Records how many signatures went to the backend in one call.
+    pub fn observe_sign_batch(&self, backend: &str, size: usize) {
+        self.sign_batch
+            .with_label_values(&[backend])
+            .observe(size as f64);
     }
 
     pub fn cache_lookup(&self, cache: &str, hit: bool) {
@@ -201,6 +273,29 @@ impl Metrics {
     pub fn set_policy_version(&self, version: &str) {
         self.policy_info.reset();
         self.policy_info.with_label_values(&[version]).set(1);
+    }
+
+    /// Gives each of `tenants` its own label value in per-tenant metrics.
+    pub fn with_tenant_labels(mut self, tenants: &[String]) -> Self {
+        self.tenant_labels = std::sync::Arc::new(tenants.iter().cloned().collect());
+        self
+    }
+
+    /// Counts a decision for its tenant, or for `other` when the tenant has no label of its own.
+    pub fn observe_tenant_decision(&self, tenant: &str, decision: &str) {
+        let label = if self.tenant_labels.contains(tenant) {
+            tenant
+        } else {
+            "other"
+        };
+        self.tenant_decisions
+            .with_label_values(&[label, decision])
+            .inc();
+    }
+
+    /// The histogram of waits for a pooled connection, for the database handle to fill.
+    pub fn db_pool_wait(&self) -> prometheus::Histogram {
+        self.db_pool_wait.clone()
     }
 
     /// Counts a policy reload attempt by its result.

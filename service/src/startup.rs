@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::policy::PolicyBundle;
 use crate::policy::reload;
 use crate::policy::versions::{self, Activation};
-use crate::signing::{LocalSigner, Signer};
+use crate::signing::Signer;
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -126,20 +126,22 @@ pub fn build_state(config: Config) -> anyhow::Result<AppState> {
     if recorded {
         tracing::info!(version = %bundle.version, "policy version activated and recorded");
     }
-    let key_file = config.key_file();
-    let signer = Signer::Local(
-        LocalSigner::load_or_create(&key_file, config.signing.key_bits).with_context(|| {
-            "cannot load the local signing key (`signing.key_file`)".to_string()
-        })?,
-    );
+    let metrics = Metrics::new()?.with_tenant_labels(&config.metrics.tenant_labels);
+    let db = db.with_wait_metric(metrics.db_pool_wait());
+    metrics.set_policy_version(&bundle.version);
+    let signer =
+        Signer::open(&config, &metrics).with_context(|| match config.signing.backend.as_str() {
+            "local" => "cannot load the local signing key (`signing.key_file`)".to_string(),
+            _ => format!(
+                "cannot use the Vault transit key (`signing.vault`) at `{}`",
+                config.signing.vault.address
+            ),
+        })?;
     tracing::info!(
         backend = signer.backend(),
         kid = signer.kid(),
         "signer ready"
     );
-
-    let metrics = Metrics::new()?;
-    metrics.set_policy_version(&bundle.version);
     metrics.register_signer(signer.backend());
     let cache = EntityCache::new(
         Duration::from_secs(config.cache.ttl_seconds),

@@ -126,3 +126,52 @@ async fn metrics_expose_decision_latency_requests_signing_and_cache() {
     );
     assert!(text.contains("licet_policy_info{version=\"sha256:"));
 }
+
+/// The value of the series of `name` whose labels include every one of `labels`.
+fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .find(|l| labels.iter().all(|label| l.contains(label)))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[actix_web::test]
+async fn tenant_series_are_bounded_and_pool_waits_and_the_process_are_measured() {
+    let app = common::spawn_with(Backend::Sqlite, |c| {
+        c.metrics.tenant_labels = vec!["acme".into()];
+    });
+    app.load_demo().await;
+    for request in [
+        device_request("acme", "d-7f3a", "cad.export", "2.4.1", "prod"),
+        device_request("acme", "d-7f3a", "cad.export", "2.4.1", "staging"),
+        device_request("globex", "g-ws-01", "cad.render", "3.1.0", "prod"),
+        device_request("initech", "i-node-1", "sim.solve", "2.0.0", "prod"),
+    ] {
+        assert_eq!(app.decide(&request).await.status, 200);
+    }
+    let metrics = app.get("/metrics").await.text;
+    let tenant = |labels: &[&str]| sample(&metrics, "licet_tenant_decisions_total", labels);
+    assert_eq!(
+        tenant(&["tenant=\"acme\"", "decision=\"allow\""]),
+        Some(1.0)
+    );
+    assert_eq!(tenant(&["tenant=\"acme\"", "decision=\"deny\""]), Some(1.0));
+    assert_eq!(
+        tenant(&["tenant=\"other\"", "decision=\"allow\""]),
+        Some(1.0)
+    );
+    assert_eq!(
+        tenant(&["tenant=\"other\"", "decision=\"deny\""]),
+        Some(1.0)
+    );
+    assert!(
+        !metrics.contains("tenant=\"globex\""),
+        "an unlisted tenant got its own series"
+    );
+
+    let waits = sample(&metrics, "licet_db_pool_wait_seconds_count", &[]).unwrap();
+    assert!(waits >= 4.0, "{waits}");
+    let memory = sample(&metrics, "process_resident_memory_bytes", &[]).unwrap();
+    assert!(memory > 1_000_000.0, "{memory}");
+}

@@ -37,7 +37,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             json!({ "ok": true, "backend": state.signer.backend(), "kid": state.signer.kid() })
         }
         Err(err) => {
-            json!({ "ok": false, "backend": state.signer.backend(), "error": err.to_string() })
+            let backend = state.signer.backend();
+            state.metrics.sign_failed(backend, err.cause());
+            json!({ "ok": false, "backend": backend, "cause": err.cause(), "error": err.to_string() })
         }
     };
     let ready = [&database, &policies, &signer]

@@ -1,8 +1,9 @@
 //! The command line: `licet serve | demo | migrate | backup | restore | import | policy |
-//! audit | token`.
+//! audit | token | keys`.
 
 mod audit;
 mod backup;
+mod keys;
 mod policy;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use crate::licensing::{demo, import};
 use crate::startup::{self, Application};
 use crate::telemetry;
 pub use audit::{AuditCommand, TokenCommand};
+pub use keys::KeysCommand;
 pub use policy::{PolicyCommand, ReportFormat};
 
 /// licet: signed licence decisions from Cedar policies.
@@ -82,6 +84,11 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage the signing keys of the configured backend (local files or Vault transit).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
 }
 
 /// Runs the command line and returns the process exit code.
@@ -112,6 +119,7 @@ fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Backup { output } => backup::backup(&config, output),
         Command::Restore { from, yes } => backup::restore(&config, &from, yes),
         Command::Import { file, dry_run } => run_import(&config, &file, dry_run),
+        Command::Keys { command } => keys::run(&config, command),
         Command::Policy { command } => policy::run(command, &config),
         Command::Audit { command } => audit::run(command, &config),
         Command::Token { command } => audit::token(command),

@@ -49,6 +49,8 @@ impl From<r2d2::Error> for DbError {
 pub struct Database {
     pool: Pool,
     backend: Backend,
+    /// Observes how long [`Database::run`] waits for a connection, when set.
+    wait: Option<prometheus::Histogram>,
 }
 
 impl Database {
@@ -62,7 +64,17 @@ impl Database {
             .connection_timeout(timeout)
             .build(manager)
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            wait: None,
+        })
+    }
+
+    /// Observes connection waits in `histogram`.
+    pub fn with_wait_metric(mut self, histogram: prometheus::Histogram) -> Self {
+        self.wait = Some(histogram);
+        self
     }
 
     /// Which backend the URL selected.
@@ -84,8 +96,14 @@ impl Database {
         E: From<DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let wait = self.wait.clone();
         let outcome = actix_web::rt::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(DbError::from)?;
+            let started = std::time::Instant::now();
+            let got = pool.get();
+            if let Some(wait) = &wait {
+                wait.observe(started.elapsed().as_secs_f64());
+            }
+            let mut conn = got.map_err(DbError::from)?;
             work(&mut conn)
         })
         .await;

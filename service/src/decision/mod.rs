@@ -181,14 +181,16 @@ pub async fn decide(
         nonce: query.nonce.clone(),
     };
     let signed = state.signer.sign_jws(&claims).await;
-    state.metrics.observe_signing(
-        state.signer.backend(),
-        signed.as_ref().map(|(_, d)| *d).ok(),
-    );
-    let (token, _) = signed?;
+    state
+        .metrics
+        .observe_signing(state.signer.backend(), &signed);
+    let token = signed?.token;
 
     let latency = started.elapsed();
     state.metrics.observe_decision(decision, latency);
+    state
+        .metrics
+        .observe_tenant_decision(&query.tenant, decision);
     state.decision_log.record(Entry {
         request_id: request_id.to_string(),
         decided_at: now,

@@ -6,6 +6,10 @@
 //! times one bare Cedar evaluation and one RSA signature, the floor under every decision.
 //!
 //! Run: `cargo run --release -p licet-tests --bin licet-bench -- --devices 5000 --requests 40000`
+//!
+//! `LICET__SECTION__KEY` variables configure the server as they do `licet serve`, for example
+//! `LICET__SIGNING__BACKEND=vault-transit` with `LICET__SIGNING__VAULT__ADDRESS` to measure
+//! signing through Vault transit.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -44,7 +48,7 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dir = tempfile::tempdir()?;
-    let mut config = Config::default();
+    let mut config = Config::load(None)?;
     config.server.bind = "127.0.0.1:0".into();
     config.server.workers = args.workers;
     config.server.data_dir = dir.path().to_path_buf();
@@ -200,9 +204,9 @@ async fn floor(state: &AppState) -> anyhow::Result<()> {
     }
     let sign = started.elapsed() / rounds;
     println!(
-        "floor: one Cedar evaluation (entities built, schema-validated, authorised) {:.1} us; one RS256 signature ({} bits, local) {:.2} ms",
+        "floor: one Cedar evaluation (entities built, schema-validated, authorised) {:.1} us; one RS256 signature ({}, one at a time) {:.2} ms",
         eval.as_secs_f64() * 1e6,
-        state.config.signing.key_bits,
+        state.signer.backend(),
         sign.as_secs_f64() * 1000.0
     );
     Ok(())
