@@ -18,6 +18,7 @@ async fn health_and_readiness_report_their_checks() {
     assert_eq!(ready.status, 200, "{}", ready.text);
     assert_eq!(ready.body["status"], "ready");
     assert_eq!(ready.body["checks"]["database"]["backend"], "sqlite");
+    assert_eq!(ready.body["checks"]["database"]["restore_epoch"], 0);
     assert_eq!(ready.body["checks"]["signer"]["backend"], "local");
     let version = app.get("/v1/policies/active").await.body["version"].clone();
     assert_eq!(ready.body["checks"]["policies"]["version"], version);

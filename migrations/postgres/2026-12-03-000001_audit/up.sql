@@ -1,3 +1,4 @@
+-- licet: online-safe (adds tables only; older versions do not read them)
 -- Policy versions, the decision log and the append-only audit trail.
 
 -- Every policy bundle ever activated, stored whole: the schema and the policy files as a JSON

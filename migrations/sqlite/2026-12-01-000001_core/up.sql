@@ -1,3 +1,4 @@
+-- licet: online-safe (creates the first tables; there is no older version to run beside it)
 -- Core licensing data: tenants, identities, catalogue, entitlements and devices.
 CREATE TABLE tenants (
     id         TEXT PRIMARY KEY NOT NULL,

@@ -12,8 +12,15 @@ pub async fn healthz() -> HttpResponse {
 
 /// Ready when the database answers, a policy bundle is active and the signer signs.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let database = match state.db.ping().await {
-        Ok(()) => json!({ "ok": true, "backend": state.db.backend().name() }),
+    // Reading the restore epoch is the database check: it answers, and it shows clients and
+    // operators whether the database was restored from a backup.
+    let epoch = state.db.run(crate::backup::restore_epoch).await;
+    let database = match epoch {
+        Ok(epoch) => json!({
+            "ok": true,
+            "backend": state.db.backend().name(),
+            "restore_epoch": epoch,
+        }),
         Err(err) => {
             json!({ "ok": false, "backend": state.db.backend().name(), "error": err.to_string() })
         }

@@ -1,6 +1,8 @@
-//! The command line: `licet serve | demo | migrate | import | policy | audit | token | keys`.
+//! The command line: `licet serve | demo | migrate | backup | restore | import | policy |
+//! audit | token | keys`.
 
 mod audit;
+mod backup;
 mod keys;
 mod policy;
 
@@ -40,9 +42,25 @@ pub enum Command {
     Demo,
     /// Apply pending database migrations.
     Migrate {
-        /// Only list pending migrations; exit 1 when there are some.
+        /// Only list pending migrations and whether each is safe to run while the previous
+        /// version serves; exit 1 when there are some.
         #[arg(long)]
         check: bool,
+    },
+    /// Copy the database, consistently while it serves, into a new directory with a manifest.
+    Backup {
+        /// The directory to create (default: `licet-backup-<time>` in the working directory).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Replace the database with a backup made by `licet backup`; stop licet first.
+    Restore {
+        /// The backup directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace an existing database (a SQLite file is kept beside it).
+        #[arg(long)]
+        yes: bool,
     },
     /// Import tenants, products, features, entitlements, users and devices from a YAML file.
     Import {
@@ -98,6 +116,8 @@ fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Serve => serve(config, false),
         Command::Demo => serve(config, true),
         Command::Migrate { check } => run_migrate(&config, check),
+        Command::Backup { output } => backup::backup(&config, output),
+        Command::Restore { from, yes } => backup::restore(&config, &from, yes),
         Command::Import { file, dry_run } => run_import(&config, &file, dry_run),
         Command::Keys { command } => keys::run(&config, command),
         Command::Policy { command } => policy::run(command, &config),
@@ -173,18 +193,20 @@ fn run_migrate(config: &Config, check: bool) -> anyhow::Result<ExitCode> {
     let sqlite_file = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"));
-    let pending = match sqlite_file {
+    let (backend, pending) = match sqlite_file {
         // A check must not create the database it checks.
-        Some(path) if check && !Path::new(path).exists() => {
-            migrate::all(crate::db::Backend::Sqlite).map_err(|e| anyhow::anyhow!("{e}"))?
-        }
+        Some(path) if check && !Path::new(path).exists() => (
+            crate::db::Backend::Sqlite,
+            migrate::all(crate::db::Backend::Sqlite).map_err(|e| anyhow::anyhow!("{e}"))?,
+        ),
         _ => {
             let mut config = config.clone();
             config.database.migrate_on_start = false;
             let db = startup::open_database(&config)?;
             let mut conn = db.conn()?;
             if check {
-                migrate::pending(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?
+                let pending = migrate::pending(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
+                (db.backend(), pending)
             } else {
                 let applied =
                     migrate::run_pending(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -203,7 +225,7 @@ fn run_migrate(config: &Config, check: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for name in &pending {
-        println!("pending: {name}");
+        println!("pending: {name}: {}", migrate::safety(backend, name));
     }
     Ok(ExitCode::from(1))
 }

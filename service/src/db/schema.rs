@@ -181,6 +181,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    licet_meta (key) {
+        key -> Text,
+        value -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     roles,
@@ -198,4 +205,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     decision_log,
     audit_events,
     licet_locks,
+    licet_meta,
 );
