@@ -1,34 +1,15 @@
 //! The `licet` binary's audit commands: `audit verify`, `audit export`, `token new`, and
 //! `policy impact` over a real decision log.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
+
+use common::{copy_bundle, demo_database, licet, text};
 
 use diesel::RunQueryDsl;
 use licet::config::Config;
-use licet::licensing::demo;
-
-fn licet(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_licet"))
-        .args(args)
-        .env("LICET__SERVER__DATA_DIR", dir)
-        .env("LICET__LOG__LEVEL", "warn")
-        .env_remove("LICET_CONFIG")
-        .output()
-        .expect("the licet binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Imports the demo data into a SQLite database in `dir` with the binary.
-fn demo_database(dir: &Path) {
-    let file = dir.join("demo.yaml");
-    std::fs::write(&file, demo::data(chrono::Utc::now().date_naive()).unwrap()).unwrap();
-    let out = licet(dir, &["import", file.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-}
 
 #[test]
 fn audit_verify_finds_a_changed_row_and_export_filters_by_tenant() {
@@ -300,22 +281,6 @@ fn audit_tools_refuse_a_database_that_does_not_exist() {
         !dir.path().join("licet.db").exists(),
         "a database was created"
     );
-}
-
-/// Copies the repository's policies and schema into `dir`.
-fn copy_bundle(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let policies = dir.join("policies");
-    std::fs::create_dir(&policies).unwrap();
-    for entry in std::fs::read_dir(root.join("policies")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "cedar") {
-            std::fs::copy(&path, policies.join(path.file_name().unwrap())).unwrap();
-        }
-    }
-    let schema = dir.join("licet.cedarschema");
-    std::fs::copy(root.join("schema/licet.cedarschema"), &schema).unwrap();
-    (policies, schema)
 }
 
 fn signal(child: &std::process::Child, name: &str) {

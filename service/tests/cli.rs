@@ -1,22 +1,12 @@
 //! The `licet` binary: import, migrate, policy check and test, and refusing a broken bundle at
 //! start.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn licet(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_licet"))
-        .args(args)
-        .env("LICET__SERVER__DATA_DIR", dir)
-        .env("LICET__LOG__LEVEL", "warn")
-        .env_remove("LICET_CONFIG")
-        .output()
-        .expect("the licet binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{copy_bundle, licet, text};
 
 const CONTRACTS: &str = r#"
 products:
@@ -146,22 +136,6 @@ fn migrate_reports_and_applies_pending_migrations() {
     let again = licet(dir.path(), &["migrate", "--check"]);
     assert_eq!(again.status.code(), Some(0));
     assert_eq!(text(&again.stdout).trim(), "no pending migrations");
-}
-
-fn copy_bundle(to: &Path) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::fs::create_dir_all(to.join("policies")).unwrap();
-    for entry in std::fs::read_dir(root.join("policies")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|x| x == "cedar") {
-            std::fs::copy(&path, to.join("policies").join(path.file_name().unwrap())).unwrap();
-        }
-    }
-    std::fs::copy(
-        root.join("schema/licet.cedarschema"),
-        to.join("licet.cedarschema"),
-    )
-    .unwrap();
 }
 
 #[test]
