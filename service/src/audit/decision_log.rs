@@ -295,7 +295,7 @@ impl Writer {
 }
 
 fn insert(conn: &mut DbConnection, rows: &[DecisionLogRow]) -> QueryResult<()> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         // One row at a time: the multi-backend connection has no batch insert.
         for row in rows {
             diesel::insert_into(decision_log::table)

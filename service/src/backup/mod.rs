@@ -141,7 +141,7 @@ pub(crate) fn finish_restore(
         .restore_epoch
         .max(replaced.map_or(0, |s| s.restore_epoch))
         + 1;
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         events::lock(conn)?;
         // The row exists: the migration that made the table inserted it.
         diesel::update(licet_meta::table.find("restore_epoch"))

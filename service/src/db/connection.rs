@@ -15,6 +15,39 @@ pub enum DbConnection {
     Postgres(PgConnection),
 }
 
+/// Runs `f` in a transaction that writes.
+///
+/// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock first. A
+/// plain (deferred) transaction that reads and then writes cannot wait for another writer in
+/// WAL mode: when the other writer commits in between, SQLite answers "database is locked" at
+/// once, without honouring `busy_timeout`. PostgreSQL starts an ordinary transaction.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    // The derived manager of `DbConnection` hands commit and rollback to the variant's own
+    // manager, which now holds the transaction begun above.
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    match f(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(err) => match Manager::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(err),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
+}
+
 /// The database kinds licet runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -149,6 +182,46 @@ mod tests {
             .get_result(conn)
             .unwrap();
         assert_eq!(mode.journal_mode, "wal");
+    }
+
+    #[test]
+    fn a_writer_that_read_first_waits_for_another_writer_instead_of_failing() {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/x.db", dir.path().display());
+        let manager = std::sync::Arc::new(ConnectionManager::new(&url).unwrap());
+        let mut first = r2d2::ManageConnection::connect(&*manager).unwrap();
+        first.batch_execute("CREATE TABLE t (v INTEGER)").unwrap();
+
+        // The first writer reads, another writer tries to write meanwhile, then the first
+        // writes. With a deferred transaction the other writer would commit in between and
+        // the first one's write would fail with "database is locked".
+        let count = |conn: &mut DbConnection| -> i64 {
+            diesel::sql_query("SELECT COUNT(*) AS n FROM t")
+                .get_result::<Count>(conn)
+                .unwrap()
+                .n
+        };
+        let other = std::sync::Arc::clone(&manager);
+        let seen = write_transaction(&mut first, |conn| {
+            let before = count(conn);
+            let writer = std::thread::spawn(move || {
+                let mut conn = r2d2::ManageConnection::connect(&*other).unwrap();
+                write_transaction(&mut conn, |c| c.batch_execute("INSERT INTO t VALUES (2)"))
+            });
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            conn.batch_execute("INSERT INTO t VALUES (1)")?;
+            Ok::<_, diesel::result::Error>((before, writer))
+        })
+        .unwrap();
+        let (before, writer) = seen;
+        writer.join().unwrap().unwrap();
+        assert_eq!((before, count(&mut first)), (0, 2));
     }
 
     #[test]

@@ -33,6 +33,7 @@ const UP_SQL: (UpSql, UpSql) = up_sql![
     "2026-12-01-000001_core",
     "2026-12-03-000001_audit",
     "2026-12-04-000001_restore_epoch",
+    "2026-12-05-000001_activation",
 ];
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -10,7 +10,9 @@ pub mod schema;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use connection::{Backend, ConnectionManager, DbConnection, redact as connection_redacted};
+pub use connection::{
+    Backend, ConnectionManager, DbConnection, redact as connection_redacted, write_transaction,
+};
 
 /// A pool of database connections.
 pub type Pool = r2d2::Pool<ConnectionManager>;

@@ -225,3 +225,66 @@ pub struct AuditEventRow {
     pub prev_hash: String,
     pub hash: String,
 }
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = license_keys)]
+pub struct LicenseKeyRow {
+    pub tenant_id: String,
+    pub id: String,
+    pub entitlement_id: String,
+    pub key_hash: String,
+    pub hint: String,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
+#[diesel(table_name = seat_assignments)]
+pub struct SeatAssignment {
+    pub tenant_id: String,
+    pub entitlement_id: String,
+    pub user_id: String,
+    pub assigned_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = revocations)]
+pub struct RevocationRow {
+    pub id: i64,
+    pub tenant_id: String,
+    pub kind: String,
+    pub subject: String,
+    pub fingerprint: Option<String>,
+    pub revoked_at: NaiveDateTime,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = revocations)]
+pub struct NewRevocation {
+    pub tenant_id: String,
+    pub kind: String,
+    pub subject: String,
+    pub fingerprint: Option<String>,
+    pub revoked_at: NaiveDateTime,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = pending_changes)]
+pub struct PendingChangeRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub kind: String,
+    pub object_id: String,
+    pub payload: String,
+    pub requested_by: String,
+    pub requested_at: NaiveDateTime,
+    pub reason: Option<String>,
+    pub ticket: Option<String>,
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<NaiveDateTime>,
+    pub decision_note: Option<String>,
+}

@@ -7,6 +7,7 @@ diesel::table! {
         status -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        require_approval -> Bool,
     }
 }
 
@@ -99,6 +100,9 @@ diesel::table! {
         status -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        license_key_id -> Nullable<Text>,
+        metadata -> Nullable<Text>,
+        last_checkin_at -> Nullable<Timestamp>,
     }
 }
 
@@ -188,6 +192,58 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    license_keys (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        entitlement_id -> Text,
+        key_hash -> Text,
+        hint -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    seat_assignments (tenant_id, entitlement_id, user_id) {
+        tenant_id -> Text,
+        entitlement_id -> Text,
+        user_id -> Text,
+        assigned_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    revocations (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        kind -> Text,
+        subject -> Text,
+        fingerprint -> Nullable<Text>,
+        revoked_at -> Timestamp,
+        reason -> Text,
+    }
+}
+
+diesel::table! {
+    pending_changes (id) {
+        id -> Text,
+        tenant_id -> Text,
+        kind -> Text,
+        object_id -> Text,
+        payload -> Text,
+        requested_by -> Text,
+        requested_at -> Timestamp,
+        reason -> Nullable<Text>,
+        ticket -> Nullable<Text>,
+        status -> Text,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        decision_note -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     roles,
@@ -206,4 +262,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     licet_locks,
     licet_meta,
+    license_keys,
+    seat_assignments,
+    revocations,
+    pending_changes,
 );

@@ -72,7 +72,7 @@ pub fn record_activation(
     activation: &Activation,
 ) -> Result<bool, DbError> {
     let version = source.version();
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         // Take the audit lock first: replicas starting together record one activation.
         events::lock(conn)?;
         let latest: Option<String> = policy_activations::table

@@ -251,7 +251,7 @@ pub fn import(
     data: &ImportFile,
     actor: &str,
 ) -> Result<Summary, ImportError> {
-    conn.transaction(|conn| validate_and_write(conn, file, data, actor))
+    crate::db::write_transaction(conn, |conn| validate_and_write(conn, file, data, actor))
 }
 
 /// Imports through a running service: writes off the worker threads, then drops the cached
@@ -274,7 +274,7 @@ pub fn dry_run(
     file: &str,
     data: &ImportFile,
 ) -> Result<Summary, ImportError> {
-    let outcome = conn.transaction(|conn| {
+    let outcome = crate::db::write_transaction(conn, |conn| {
         let summary = validate_and_write(conn, file, data, "dry-run")?;
         Err::<(), _>(ImportError::RolledBack(summary))
     });
