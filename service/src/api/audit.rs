@@ -16,22 +16,10 @@ use crate::audit::events::{self, EventFilter};
 use crate::db::models::DecisionLogRow;
 use crate::decision::replay;
 use crate::error::ApiError;
+use super::paging::{invalid_query, limit, number};
 use crate::identity::{Role, authorize};
 use crate::policy::{PolicyBundle, versions};
 use crate::state::AppState;
-
-const DEFAULT_LIMIT: i64 = 100;
-const MAX_LIMIT: i64 = 1000;
-
-fn limit(asked: Option<i64>) -> Result<i64, ApiError> {
-    match asked {
-        None => Ok(DEFAULT_LIMIT),
-        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(n) => Err(invalid_query(format!(
-            "`limit` must be between 1 and {MAX_LIMIT}, not {n}"
-        ))),
-    }
-}
 
 /// `GET /v1/audit/policy-versions`
 pub async fn list_versions(
@@ -179,9 +167,6 @@ pub struct DecisionQuery {
 #[serde(deny_unknown_fields)]
 pub struct NoQuery {}
 
-fn invalid_query(message: String) -> ApiError {
-    ApiError::bad_request("INVALID_QUERY", message)
-}
 
 /// An RFC 3339 time such as `2026-12-01T00:00:00Z`.
 fn time(name: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
@@ -199,14 +184,6 @@ fn time(name: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, ApiE
 }
 
 /// A whole number.
-fn number(name: &str, value: Option<String>) -> Result<Option<i64>, ApiError> {
-    value
-        .map(|v| {
-            v.parse::<i64>()
-                .map_err(|_| invalid_query(format!("`{name}` must be a whole number, not `{v}`")))
-        })
-        .transpose()
-}
 
 /// `since` before `until`, when both are given.
 fn period(since: Option<String>, until: Option<String>) -> Result<crate::audit::Period, ApiError> {

@@ -5,6 +5,7 @@ mod audit;
 mod decisions;
 mod health;
 mod keys;
+pub(crate) mod paging;
 mod policies;
 
 use actix_web::error::JsonPayloadError;
