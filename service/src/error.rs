@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::db::DbError;
 use crate::decision::DecisionError;
+use crate::licensing::activation::LicensingError;
 use crate::signing::SignError;
 
 /// The media type of every error body.
@@ -24,6 +25,10 @@ pub struct ApiError {
     pub detail: String,
     /// Every individual problem, when there are several (a refused policy bundle).
     pub errors: Vec<String>,
+    /// Stable codes of every reason a request was refused, when there are several at once.
+    pub reasons: Vec<&'static str>,
+    /// Seconds after which a refused request may be tried again (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -36,6 +41,10 @@ struct ProblemBody<'a> {
     detail: &'a str,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     errors: &'a [String],
+    #[serde(skip_serializing_if = "<[&str]>::is_empty")]
+    reasons: &'a [&'static str],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_seconds: Option<u64>,
 }
 
 impl ApiError {
@@ -45,7 +54,21 @@ impl ApiError {
             code,
             detail: detail.into(),
             errors: Vec::new(),
+            reasons: Vec::new(),
+            retry_after: None,
         }
+    }
+
+    /// The same problem, naming the stable code of every reason.
+    pub fn with_reasons(mut self, reasons: Vec<&'static str>) -> Self {
+        self.reasons = reasons;
+        self
+    }
+
+    /// The same problem, telling the caller when to try again.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// The same problem, listing each individual error.
@@ -99,11 +122,16 @@ impl ResponseError for ApiError {
             code: self.code,
             detail: &self.detail,
             errors: &self.errors,
+            reasons: &self.reasons,
+            retry_after_seconds: self.retry_after,
         };
         let json = serde_json::to_string(&body).unwrap_or_else(|_| "{}".into());
-        HttpResponse::build(self.status)
-            .insert_header(ContentType(PROBLEM_JSON.parse().unwrap_or(mime_json())))
-            .body(json)
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header(ContentType(PROBLEM_JSON.parse().unwrap_or(mime_json())));
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
+        }
+        response.body(json)
     }
 }
 
@@ -128,6 +156,41 @@ impl From<DecisionError> for ApiError {
                 tracing::error!(error = %message, "policy evaluation failed");
                 Self::internal()
             }
+        }
+    }
+}
+
+impl From<LicensingError> for ApiError {
+    fn from(err: LicensingError) -> Self {
+        let message = err.to_string();
+        match err {
+            LicensingError::KeyMalformed(_) => {
+                ApiError::unprocessable("LICENSE_KEY_MALFORMED", message)
+            }
+            LicensingError::KeyUnknown => ApiError::not_found("LICENSE_KEY_UNKNOWN", message),
+            LicensingError::Refused(reasons) => {
+                let (codes, messages): (Vec<&'static str>, Vec<String>) =
+                    reasons.into_iter().unzip();
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "ACTIVATION_REFUSED",
+                    format!("refused: {}", messages.join("; ")),
+                )
+                .with_reasons(codes)
+                .with_errors(messages)
+            }
+            LicensingError::DeviceLimit { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "DEVICE_LIMIT_REACHED", message)
+            }
+            LicensingError::FingerprintInUse { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "FINGERPRINT_IN_USE", message)
+            }
+            LicensingError::TransferLimit { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "TRANSFER_LIMIT_REACHED", message)
+            }
+            LicensingError::NotFound(_) => ApiError::not_found("NOT_FOUND", message),
+            LicensingError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "CONFLICT", message),
+            LicensingError::Db(err) => err.into(),
         }
     }
 }

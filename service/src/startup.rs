@@ -155,7 +155,9 @@ pub fn build_state(config: Config) -> anyhow::Result<AppState> {
         db.clone(),
         metrics.clone(),
     );
+    let key_limiter = crate::licensing::limits::KeyLimiter::new(&config.activation);
     Ok(AppState {
+        key_limiter,
         config,
         db,
         policies: ArcSwap::from_pointee(bundle),

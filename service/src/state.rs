@@ -29,4 +29,6 @@ pub struct AppState {
     pub cache: EntityCache,
     pub decision_log: DecisionLog,
     pub metrics: Metrics,
+    /// Activation and licence-file attempts per licence key.
+    pub key_limiter: crate::licensing::limits::KeyLimiter,
 }

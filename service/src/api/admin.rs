@@ -14,8 +14,22 @@ use crate::telemetry::RequestId;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeNote {
-    reason: Option<String>,
-    ticket: Option<String>,
+    pub reason: Option<String>,
+    pub ticket: Option<String>,
+}
+
+/// Reads the optional `{reason, ticket}` body of an admin action.
+pub(super) async fn read_note(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<ChangeNote, ApiError> {
+    let body = read_body(req, payload, limit).await?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(ChangeNote::default())
+    } else {
+        parse_note(&body)
+    }
 }
 
 /// `POST /v1/admin/policies/reload`: reads the configured policy files, validates them and
@@ -36,12 +50,7 @@ pub async fn reload_policies(
             ),
         ));
     }
-    let body = read_body(&req, payload, state.config.server.body_limit_bytes).await?;
-    let note: ChangeNote = if body.iter().all(u8::is_ascii_whitespace) {
-        ChangeNote::default()
-    } else {
-        parse_note(&body)?
-    };
+    let note = read_note(&req, payload, state.config.server.body_limit_bytes).await?;
     let by = Activation {
         actor: caller.name,
         how: "api".into(),

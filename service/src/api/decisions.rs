@@ -13,10 +13,7 @@ pub async fn create(
     req: HttpRequest,
     body: web::Json<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<HttpResponse, ApiError> {
-    // Reading an object first refuses a JSON array, which serde would accept for a struct.
-    let body: DecisionRequest =
-        serde_json::from_value(serde_json::Value::Object(body.into_inner()))
-            .map_err(super::invalid_shape)?;
+    let body: DecisionRequest = super::object(body)?;
     let request_id = req
         .extensions()
         .get::<RequestId>()

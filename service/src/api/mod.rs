@@ -1,8 +1,10 @@
 //! HTTP routes: one module per resource, one function per route.
 
+mod activations;
 mod admin;
 mod audit;
 mod decisions;
+mod devices;
 mod health;
 mod keys;
 pub(crate) mod paging;
@@ -40,6 +42,45 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
             audit::replay_decision,
         ))
         .service(get("/v1/audit/events", audit::list_events))
+        .service(resource("/v1/activations", "POST").route(web::post().to(activations::activate)))
+        .service(
+            resource("/v1/activations/offline", "POST")
+                .route(web::post().to(activations::activate_offline)),
+        )
+        .service(
+            resource("/v1/licenses/refresh", "POST").route(web::post().to(activations::refresh)),
+        )
+        .service(get("/v1/revocations", activations::revocations))
+        .service(
+            resource("/v1/admin/tenants/{tenant}/license-keys", "GET, HEAD, POST")
+                .route(web::get().to(devices::list_keys))
+                .route(web::head().to(devices::list_keys))
+                .route(web::post().to(devices::create_key)),
+        )
+        .service(post(
+            "/v1/admin/tenants/{tenant}/license-keys/{key}/revoke",
+            devices::revoke_key,
+        ))
+        .service(get(
+            "/v1/admin/tenants/{tenant}/devices",
+            devices::list_devices,
+        ))
+        .service(get(
+            "/v1/admin/tenants/{tenant}/devices/{device}",
+            devices::get_device,
+        ))
+        .service(post(
+            "/v1/admin/tenants/{tenant}/devices/{device}/deactivate",
+            devices::deactivate,
+        ))
+        .service(post(
+            "/v1/admin/tenants/{tenant}/devices/{device}/revoke",
+            devices::revoke,
+        ))
+        .service(post(
+            "/v1/admin/tenants/{tenant}/devices/{device}/replace",
+            devices::replace,
+        ))
         .service(get("/.well-known/jwks.json", keys::jwks))
         .service(get("/healthz", health::healthz))
         .service(get("/readyz", health::readyz))
@@ -66,6 +107,16 @@ where
         .route(web::head().to(handler))
 }
 
+/// A resource that only takes POST.
+fn post<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    resource(path, "POST").route(web::post().to(handler))
+}
+
 /// Answers requests that match no route.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found(
@@ -90,6 +141,14 @@ fn method_not_allowed(req: &HttpRequest, allow: &'static str) -> HttpResponse {
         actix_web::http::header::HeaderValue::from_static(allow),
     );
     response
+}
+
+/// Reads a JSON object body as `T`. Taking an object first refuses a JSON array, which serde
+/// would otherwise accept for a struct.
+pub fn object<T: serde::de::DeserializeOwned>(
+    body: web::Json<serde_json::Map<String, serde_json::Value>>,
+) -> Result<T, ApiError> {
+    serde_json::from_value(serde_json::Value::Object(body.into_inner())).map_err(invalid_shape)
 }
 
 /// A JSON body of the wrong shape: a missing, unknown or mistyped field.

@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::Utc;
-use diesel::Connection;
 use serde::Deserialize;
 
 use crate::audit::events;

@@ -3,6 +3,10 @@
 //!
 //! Every key is documented in the sample `licet.yaml` at the top of the repository.
 
+mod activation;
+
+pub use activation::ActivationConfig;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -48,6 +52,7 @@ pub struct Config {
     pub decision_log: DecisionLogConfig,
     pub access: AccessConfig,
     pub metrics: MetricsConfig,
+    pub activation: ActivationConfig,
 }
 
 /// HTTP listener and process settings.
@@ -514,6 +519,7 @@ impl Config {
                 "`other` is the label of every tenant not listed and cannot be listed itself",
             );
         }
+        self.activation.validate()?;
         if !is_log_filter(&self.log.level) {
             return invalid(
                 "log.level",

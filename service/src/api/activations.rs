@@ -1,0 +1,347 @@
+//! What installed software calls with a licence key: online activation, offline activation by
+//! challenge and response, licence-file refresh, and the signed revocation list.
+//!
+//! None of these routes takes an API token: the licence key is the credential. Every attempt
+//! counts against the key's rate limit (`activation.attempts_per_minute`), answered 429 with
+//! `Retry-After` when spent.
+
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::licensing::activation::{self, ActivationInput, Grant, LicensingError};
+use crate::licensing::keys;
+use crate::licensing::license_file::{
+    self, LICENSE_LABEL, LicenseClaims, Mode, REQUEST_LABEL, REVOCATIONS_LABEL,
+};
+use crate::state::AppState;
+use crate::telemetry::{RequestId, TenantTag};
+
+/// Longest fingerprint, device name and metadata accepted.
+const MAX_FINGERPRINT: usize = 256;
+const MAX_NAME: usize = 200;
+const MAX_METADATA_BYTES: usize = 4096;
+
+/// `POST /v1/activations`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivationBody {
+    license_key: String,
+    fingerprint: String,
+    name: Option<String>,
+    metadata: Option<serde_json::Map<String, Value>>,
+}
+
+/// `POST /v1/licenses/refresh`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    license_key: String,
+    fingerprint: String,
+}
+
+/// `POST /v1/activations/offline`: the armoured request `licet-client request` wrote.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfflineBody {
+    request: String,
+}
+
+/// The activation request file, inside its armour.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OfflineRequest {
+    v: u32,
+    license_key: String,
+    fingerprint: String,
+    nonce: String,
+    name: Option<String>,
+    #[allow(dead_code)]
+    created_at: Option<String>,
+}
+
+/// Activates a machine and answers its licence file: 201 when the device is new (or comes
+/// back after a deactivation), 200 when the fingerprint was already active.
+pub async fn activate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<serde_json::Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
+    let body: ActivationBody = super::object(body)?;
+    check_fingerprint(&body.fingerprint)?;
+    check_name(body.name.as_deref())?;
+    let metadata = body.metadata.map(Value::Object);
+    if metadata
+        .as_ref()
+        .is_some_and(|m| m.to_string().len() > MAX_METADATA_BYTES)
+    {
+        return Err(invalid(format!(
+            "`metadata` is larger than {MAX_METADATA_BYTES} bytes"
+        )));
+    }
+    limit(&state, &body.license_key)?;
+    let input = ActivationInput {
+        key: body.license_key,
+        fingerprint: body.fingerprint,
+        name: body.name,
+        metadata,
+    };
+    let request_id = request_id(&req);
+    let grant = state
+        .db
+        .run(move |conn| {
+            crate::db::write_transaction(conn, |conn| {
+                activation::activate(conn, &input, request_id, now())
+            })
+        })
+        .await?;
+    respond(&req, &state, grant, Mode::Online, None).await
+}
+
+/// Answers a fresh licence file with the current terms for an activated machine.
+pub async fn refresh(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<serde_json::Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
+    let body: RefreshBody = super::object(body)?;
+    check_fingerprint(&body.fingerprint)?;
+    limit(&state, &body.license_key)?;
+    let grant = state
+        .db
+        .run(move |conn| {
+            crate::db::write_transaction(conn, |conn| {
+                activation::refresh(conn, &body.license_key, &body.fingerprint, now())
+            })
+        })
+        .await?;
+    respond(&req, &state, grant, Mode::Online, None).await
+}
+
+/// Activates from an uploaded request file and answers an offline licence file that carries
+/// the request's nonce, so that `licet-client install` can tell it answers its own request.
+pub async fn activate_offline(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<serde_json::Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
+    let body: OfflineBody = super::object(body)?;
+    let request = read_request(&body.request)?;
+    check_fingerprint(&request.fingerprint)?;
+    check_name(request.name.as_deref())?;
+    limit(&state, &request.license_key)?;
+    let nonce = request.nonce.clone();
+    let input = ActivationInput {
+        key: request.license_key,
+        fingerprint: request.fingerprint,
+        name: request.name,
+        metadata: Some(json!({ "activated": "offline" })),
+    };
+    let request_id = request_id(&req);
+    let grant = state
+        .db
+        .run(move |conn| {
+            crate::db::write_transaction(conn, |conn| {
+                activation::activate(conn, &input, request_id, now())
+            })
+        })
+        .await?;
+    respond(&req, &state, grant, Mode::Offline, Some(nonce)).await
+}
+
+fn read_request(text: &str) -> Result<OfflineRequest, ApiError> {
+    let body = license_file::unarmor(REQUEST_LABEL, text).map_err(invalid_request_file)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(body.trim_end_matches('='))
+        .map_err(|e| invalid_request_file(format!("the request is not base64url: {e}")))?;
+    let request: OfflineRequest = serde_json::from_slice(&bytes).map_err(|e| {
+        invalid_request_file(format!("the request does not have the expected shape: {e}"))
+    })?;
+    if request.v != 1 {
+        return Err(invalid_request_file(format!(
+            "request format version {} is not known; this server reads version 1",
+            request.v
+        )));
+    }
+    if request.nonce.len() < 16 || request.nonce.len() > 128 {
+        return Err(invalid_request_file(
+            "the request's nonce must be 16 to 128 characters".into(),
+        ));
+    }
+    Ok(request)
+}
+
+fn invalid_request_file(message: String) -> ApiError {
+    ApiError::unprocessable(
+        "ACTIVATION_REQUEST_INVALID",
+        format!("the activation request cannot be read: {message}"),
+    )
+}
+
+/// `GET /v1/revocations?tenant=…`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationsQuery {
+    tenant: String,
+}
+
+/// The tenant's signed revocation list: licence keys and device bindings whose licence files
+/// no longer count. Public, like the JWKS: it carries ids and fingerprints, nothing personal.
+pub async fn revocations(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<RevocationsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = query.into_inner().tenant;
+    req.extensions_mut().insert(TenantTag(tenant.clone()));
+    let wanted = tenant.clone();
+    let entries = state
+        .db
+        .run(move |conn| activation::revocation_entries(conn, &wanted))
+        .await?
+        .ok_or_else(|| ApiError::not_found("TENANT_NOT_FOUND", format!("no tenant `{tenant}`")))?;
+    let iat = Utc::now().timestamp();
+    let exp = iat + i64::from(state.config.activation.revocations_valid_hours) * 3600;
+    let claims = json!({
+        "iss": "licet",
+        "kind": "revocations",
+        "tenant": tenant,
+        "iat": iat,
+        "exp": exp,
+        "entries": entries,
+    });
+    let signed = state.signer.sign_jws(&claims).await;
+    state
+        .metrics
+        .observe_signing(state.signer.backend(), &signed);
+    let token = signed?.token;
+    Ok(HttpResponse::Ok().json(json!({
+        "tenant": tenant,
+        "issued_at": timestamp(iat),
+        "expires_at": timestamp(exp),
+        "entries": entries,
+        "token": token,
+        "armored": license_file::armor(REVOCATIONS_LABEL, &token),
+    })))
+}
+
+/// Signs the licence file of `grant` and answers it.
+async fn respond(
+    req: &HttpRequest,
+    state: &AppState,
+    grant: Grant,
+    mode: Mode,
+    nonce: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    req.extensions_mut().insert(TenantTag(grant.tenant.clone()));
+    // A device change must be seen by the next decision on this replica at once.
+    if grant.created {
+        state.cache.invalidate_all();
+    }
+    let settings = &state.config.activation;
+    let iat = Utc::now().timestamp();
+    let (valid, checkin) = match mode {
+        Mode::Online => (
+            i64::from(settings.license_valid_days) * 86_400,
+            i64::from(settings.checkin_hours) * 3600,
+        ),
+        Mode::Offline => {
+            let days = i64::from(settings.offline_valid_days) * 86_400;
+            (days, days)
+        }
+    };
+    let exp = (iat + valid).min(grant.terms.usable_until());
+    let claims = LicenseClaims {
+        iss: "licet".into(),
+        kind: license_file::KIND.into(),
+        jti: uuid::Uuid::new_v4().to_string(),
+        iat,
+        exp,
+        checkin_by: (iat + checkin).min(exp),
+        mode,
+        nonce,
+        tenant: grant.tenant.clone(),
+        license_key: grant.license_key.clone(),
+        device: grant.device.id.clone(),
+        fingerprint: grant.device.fingerprint.clone(),
+        entitlement: grant.terms,
+    };
+    let signed = state.signer.sign_jws(&claims).await;
+    state
+        .metrics
+        .observe_signing(state.signer.backend(), &signed);
+    let token = signed?.token;
+    let body = json!({
+        "device": activation::device_json(&grant.device),
+        "license": token,
+        "armored": license_file::armor(LICENSE_LABEL, &token),
+        "mode": claims.mode,
+        "issued_at": timestamp(claims.iat),
+        "expires_at": timestamp(claims.exp),
+        "checkin_by": timestamp(claims.checkin_by),
+    });
+    let mut answer = if grant.created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(answer.json(body))
+}
+
+/// Counts an attempt against the key's rate limit.
+fn limit(state: &AppState, typed_key: &str) -> Result<(), ApiError> {
+    let Some(normalised) = keys::normalise(typed_key) else {
+        return Err(LicensingError::KeyMalformed(typed_key.chars().take(3).collect()).into());
+    };
+    state
+        .key_limiter
+        .check(&keys::hash(&normalised))
+        .map_err(|wait| {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            ApiError::new(
+                actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                format!("too many attempts with this licence key; try again in {seconds} s"),
+            )
+            .with_retry_after(seconds.max(1))
+        })
+}
+
+pub(super) fn check_fingerprint(fingerprint: &str) -> Result<(), ApiError> {
+    let printable = fingerprint.bytes().all(|b| b.is_ascii_graphic());
+    if fingerprint.is_empty() || fingerprint.len() > MAX_FINGERPRINT || !printable {
+        return Err(invalid(format!(
+            "`fingerprint` must be 1 to {MAX_FINGERPRINT} printable ASCII characters without spaces"
+        )));
+    }
+    Ok(())
+}
+
+fn check_name(name: Option<&str>) -> Result<(), ApiError> {
+    match name {
+        Some(n) if n.trim().is_empty() || n.chars().count() > MAX_NAME => Err(invalid(format!(
+            "`name` must be 1 to {MAX_NAME} characters when given"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn invalid(message: String) -> ApiError {
+    ApiError::unprocessable("INVALID_REQUEST", message)
+}
+
+fn request_id(req: &HttpRequest) -> Option<String> {
+    req.extensions().get::<RequestId>().map(|r| r.0.clone())
+}
+
+fn now() -> chrono::NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+fn timestamp(unix: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(unix, 0)
+}

@@ -1,0 +1,559 @@
+//! Activation end to end over HTTP, on SQLite and PostgreSQL: licence keys, the device limit,
+//! licence files that verify with an independent client, refresh, offline activation,
+//! revocation lists, device transfers with their history, and the per-key rate limit.
+
+mod common;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::{ADMIN_TOKEN, AUDITOR_TOKEN, Backend, TestApp, device_request};
+use serde_json::{Value, json};
+
+/// A tenant with a two-seat device contract, and a contract that ended a year ago.
+fn contract() -> String {
+    let today = chrono::Utc::now().date_naive();
+    let day = |n: i64| {
+        (today + chrono::Duration::days(n))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    format!(
+        r#"
+products:
+  - id: cad
+    name: Draftwise CAD
+    features:
+      - {{ id: cad.view, name: View }}
+      - {{ id: cad.export, name: Export }}
+tenants:
+  - id: acme
+    name: Acme Engineering
+    entitlements:
+      - {{ id: ent-two, product: cad, model: device, seats: 2, features: [cad.view, cad.export], environments: [prod], starts_at: "{a}", expires_at: "{b}", grace_days: 7, min_version: 2.0.0, max_version: 4.0.0 }}
+      - {{ id: ent-old, product: cad, model: device, seats: 5, features: [cad.view], environments: [prod], starts_at: "{c}", expires_at: "{d}" }}
+  - id: globex
+    name: Globex
+"#,
+        a = day(-10),
+        b = day(100),
+        c = day(-400),
+        d = day(-365),
+    )
+}
+
+async fn app_with_contract(backend: Backend) -> TestApp {
+    let app = common::spawn_with(backend, |c| {
+        c.activation.attempts_burst = 100;
+        c.activation.attempts_per_minute = 1000;
+    });
+    app.import_text(&contract()).await;
+    app
+}
+
+/// Makes a licence key for `entitlement` through the admin API and returns it.
+async fn new_key(app: &TestApp, entitlement: &str) -> (String, String) {
+    let made = app
+        .post_as(
+            ADMIN_TOKEN,
+            "/v1/admin/tenants/acme/license-keys",
+            &json!({ "entitlement": entitlement, "reason": "new contract" }),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    (
+        made.body["key"].as_str().unwrap().to_string(),
+        made.body["id"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn activate(app: &TestApp, key: &str, fingerprint: &str) -> common::Answer {
+    app.post_json(
+        "/v1/activations",
+        &json!({ "license_key": key, "fingerprint": fingerprint, "name": "bench", "metadata": { "os": "linux" } }),
+    )
+    .await
+}
+
+/// The claims of a licence file, after verifying it against the server's JWKS with
+/// licet-client, an implementation that shares no code with the server.
+async fn verified_claims(app: &TestApp, token: &str) -> Value {
+    let jwks = app.get("/.well-known/jwks.json").await;
+    let jwks = licet_client::Jwks::from_json(&jwks.text).unwrap();
+    let (_, claims) = licet_client::verify_jws(token, &jwks).unwrap();
+    claims
+}
+
+async fn device_count(app: &TestApp) -> usize {
+    let list = app
+        .get_as(
+            AUDITOR_TOKEN,
+            "/v1/admin/tenants/acme/devices?entitlement=ent-two",
+        )
+        .await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    list.body["items"].as_array().unwrap().len()
+}
+
+async fn activation_to_the_limit(backend: Backend) {
+    let app = app_with_contract(backend).await;
+    let (key, key_id) = new_key(&app, "ent-two").await;
+    assert_eq!(key.len(), 29);
+
+    let first = activate(&app, &key, "sha256:aaaa").await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let second = activate(&app, &key, "sha256:bbbb").await;
+    assert_eq!(second.status, 201, "{}", second.text);
+
+    // One over the limit: a clear code, nothing registered.
+    let third = activate(&app, &key, "sha256:cccc").await;
+    assert_eq!(third.status, 409, "{}", third.text);
+    assert_eq!(third.body["code"], "DEVICE_LIMIT_REACHED");
+    assert!(third.content_type.starts_with("application/problem+json"));
+    assert_eq!(device_count(&app).await, 2);
+
+    // The same fingerprint again is the same device, not a third seat.
+    let again = activate(&app, &key, "sha256:aaaa").await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.body["device"]["id"], first.body["device"]["id"]);
+    assert_eq!(device_count(&app).await, 2);
+
+    // The file is a JWS over the entitlement's terms, bound to the fingerprint.
+    let claims = verified_claims(&app, first.body["license"].as_str().unwrap()).await;
+    assert_eq!(claims["kind"], "license");
+    assert_eq!(claims["tenant"], "acme");
+    assert_eq!(claims["license_key"], key_id.as_str());
+    assert_eq!(claims["fingerprint"], "sha256:aaaa");
+    assert_eq!(claims["mode"], "online");
+    assert_eq!(claims["entitlement"]["id"], "ent-two");
+    assert_eq!(
+        claims["entitlement"]["features"],
+        json!(["cad.export", "cad.view"])
+    );
+    assert_eq!(claims["entitlement"]["environments"], json!(["prod"]));
+    assert_eq!(claims["entitlement"]["min_version"], "2.0.0");
+    let iat = claims["iat"].as_i64().unwrap();
+    assert_eq!(claims["checkin_by"].as_i64().unwrap() - iat, 72 * 3600);
+    assert_eq!(claims["exp"].as_i64().unwrap() - iat, 30 * 86_400);
+    // The armoured form carries the same token.
+    let armored = first.body["armored"].as_str().unwrap();
+    assert!(armored.starts_with("-----BEGIN LICET LICENSE-----\n"));
+    let body: String = armored
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    assert_eq!(body, first.body["license"].as_str().unwrap());
+
+    // The activated device decides at once.
+    let device = first.body["device"]["id"].as_str().unwrap();
+    let decided = app
+        .decide(&device_request(
+            "acme",
+            device,
+            "cad.export",
+            "2.4.1",
+            "prod",
+        ))
+        .await;
+    assert_eq!(decided.body["decision"], "allow", "{}", decided.text);
+}
+
+#[actix_web::test]
+async fn activation_to_the_limit_on_sqlite() {
+    activation_to_the_limit(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn activation_to_the_limit_on_postgres() {
+    activation_to_the_limit(Backend::Postgres).await;
+}
+
+async fn keys_are_forgiving_and_refusals_name_every_reason(backend: Backend) {
+    let app = app_with_contract(backend).await;
+    let (key, _) = new_key(&app, "ent-two").await;
+    let typed = format!(" {} ", key.to_lowercase().replace('-', " - "));
+    let answer = activate(&app, &typed, "sha256:aaaa").await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    let squashed = key.replace('-', "");
+    assert_eq!(activate(&app, &squashed, "sha256:aaaa").await.status, 200);
+
+    let malformed = activate(&app, "not-a-key", "sha256:aaaa").await;
+    assert_eq!(
+        (malformed.status, malformed.body["code"].as_str()),
+        (422, Some("LICENSE_KEY_MALFORMED"))
+    );
+    let unknown = activate(&app, "AAAAA-BBBBB-CCCCC-DDDDD-EEEEE", "sha256:aaaa").await;
+    assert_eq!(
+        (unknown.status, unknown.body["code"].as_str()),
+        (404, Some("LICENSE_KEY_UNKNOWN"))
+    );
+
+    // A key for a contract that ended long ago, revoked as well: both reasons at once.
+    let (old_key, old_id) = new_key(&app, "ent-old").await;
+    let revoked = app
+        .post_as(
+            ADMIN_TOKEN,
+            &format!("/v1/admin/tenants/acme/license-keys/{old_id}/revoke"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    assert_eq!(revoked.body["status"], "revoked");
+    let refused = activate(&app, &old_key, "sha256:dddd").await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert_eq!(refused.body["code"], "ACTIVATION_REFUSED");
+    assert_eq!(
+        refused.body["reasons"],
+        json!(["LICENSE_KEY_REVOKED", "ENTITLEMENT_EXPIRED"])
+    );
+    assert_eq!(device_count(&app).await, 1);
+
+    // The key list never shows a key or its hash.
+    let keys = app
+        .get_as(AUDITOR_TOKEN, "/v1/admin/tenants/acme/license-keys")
+        .await;
+    assert_eq!(keys.body["items"].as_array().unwrap().len(), 2);
+    assert!(
+        !keys.text.contains(&key) && !keys.text.contains("hash"),
+        "{}",
+        keys.text
+    );
+}
+
+#[actix_web::test]
+async fn keys_are_forgiving_and_refusals_name_every_reason_on_sqlite() {
+    keys_are_forgiving_and_refusals_name_every_reason(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn keys_are_forgiving_and_refusals_name_every_reason_on_postgres() {
+    keys_are_forgiving_and_refusals_name_every_reason(Backend::Postgres).await;
+}
+
+async fn deactivation_refresh_and_revocation_list(backend: Backend) {
+    let app = app_with_contract(backend).await;
+    let (key, key_id) = new_key(&app, "ent-two").await;
+    let first = activate(&app, &key, "sha256:aaaa").await;
+    let device = first.body["device"]["id"].as_str().unwrap().to_string();
+
+    let refreshed = app
+        .post_json(
+            "/v1/licenses/refresh",
+            &json!({ "license_key": key, "fingerprint": "sha256:aaaa" }),
+        )
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    let claims = verified_claims(&app, refreshed.body["license"].as_str().unwrap()).await;
+    assert_eq!(claims["device"], device.as_str());
+
+    let off = app
+        .post_as(
+            ADMIN_TOKEN,
+            &format!("/v1/admin/tenants/acme/devices/{device}/deactivate"),
+            &json!({ "reason": "machine retired", "ticket": "OPS-7" }),
+        )
+        .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+    assert_eq!(off.body["status"], "inactive");
+    // Decisions see it at once, and the file cannot be refreshed.
+    let decided = app
+        .decide(&device_request(
+            "acme",
+            &device,
+            "cad.export",
+            "2.4.1",
+            "prod",
+        ))
+        .await;
+    assert_eq!(decided.body["reasons"], json!(["DEVICE_INACTIVE"]));
+    let refused = app
+        .post_json(
+            "/v1/licenses/refresh",
+            &json!({ "license_key": key, "fingerprint": "sha256:aaaa" }),
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.body["reasons"], json!(["DEVICE_INACTIVE"]));
+
+    // The signed revocation list names the device and its fingerprint, then the key.
+    let revoked = app
+        .post_as(
+            ADMIN_TOKEN,
+            &format!("/v1/admin/tenants/acme/license-keys/{key_id}/revoke"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(revoked.status, 200);
+    let list = app.get("/v1/revocations?tenant=acme").await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let claims = verified_claims(&app, list.body["token"].as_str().unwrap()).await;
+    assert_eq!(claims["kind"], "revocations");
+    assert_eq!(claims["tenant"], "acme");
+    let entries = claims["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(
+        (
+            &entries[0]["kind"],
+            &entries[0]["id"],
+            &entries[0]["fingerprint"]
+        ),
+        (&json!("device"), &json!(device), &json!("sha256:aaaa"))
+    );
+    assert_eq!(
+        (&entries[1]["kind"], &entries[1]["id"]),
+        (&json!("license_key"), &json!(key_id))
+    );
+    assert_eq!(
+        app.get("/v1/revocations?tenant=globex").await.body["entries"],
+        json!([])
+    );
+    assert_eq!(app.get("/v1/revocations?tenant=nobody").await.status, 404);
+
+    // Audit events tell who did what and why.
+    let events = app
+        .get_as(AUDITOR_TOKEN, "/v1/audit/events?tenant=acme")
+        .await;
+    let actions: Vec<&str> = events.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "license_key.create",
+        "device.activate",
+        "device.deactivate",
+        "license_key.revoke",
+    ] {
+        assert!(
+            actions.contains(&action),
+            "{action} missing from {actions:?}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn deactivation_refresh_and_revocation_list_on_sqlite() {
+    deactivation_refresh_and_revocation_list(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn deactivation_refresh_and_revocation_list_on_postgres() {
+    deactivation_refresh_and_revocation_list(Backend::Postgres).await;
+}
+
+async fn transfer_keeps_history_within_the_limit(backend: Backend) {
+    let app = common::spawn_with(backend, |c| c.activation.transfers_per_period = 1);
+    app.import_text(&contract()).await;
+    let (key, _) = new_key(&app, "ent-two").await;
+    let first = activate(&app, &key, "sha256:old").await;
+    let device = first.body["device"]["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/admin/tenants/acme/devices/{device}");
+
+    let moved = app
+        .post_as(
+            ADMIN_TOKEN,
+            &format!("{path}/replace"),
+            &json!({ "fingerprint": "sha256:new", "reason": "mainboard swap" }),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    assert_eq!(
+        (
+            moved.body["id"].as_str(),
+            moved.body["fingerprint"].as_str()
+        ),
+        (Some(device.as_str()), Some("sha256:new"))
+    );
+
+    // The old machine can no longer refresh; the new one can, as the same device.
+    let old = app
+        .post_json(
+            "/v1/licenses/refresh",
+            &json!({ "license_key": key, "fingerprint": "sha256:old" }),
+        )
+        .await;
+    assert_eq!(
+        old.body["reasons"],
+        json!(["DEVICE_NOT_ACTIVATED"]),
+        "{}",
+        old.text
+    );
+    let new = app
+        .post_json(
+            "/v1/licenses/refresh",
+            &json!({ "license_key": key, "fingerprint": "sha256:new" }),
+        )
+        .await;
+    assert_eq!(new.status, 200, "{}", new.text);
+    assert_eq!(new.body["device"]["id"], device.as_str());
+
+    // A second move within the period is refused and changes nothing.
+    let again = app
+        .post_as(
+            ADMIN_TOKEN,
+            &format!("{path}/replace"),
+            &json!({ "fingerprint": "sha256:third" }),
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.body["code"].as_str()),
+        (409, Some("TRANSFER_LIMIT_REACHED")),
+        "{}",
+        again.text
+    );
+
+    let seen = app.get_as(AUDITOR_TOKEN, &path).await;
+    assert_eq!(seen.body["fingerprint"], "sha256:new");
+    let history: Vec<(&str, &Value)> = seen.body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["event"].as_str().unwrap(), &e["detail"]))
+        .collect();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history[0].0, "activated");
+    assert_eq!(history[1].0, "transferred");
+    assert_eq!(history[1].1["from_fingerprint"], "sha256:old");
+    assert_eq!(history[1].1["to_fingerprint"], "sha256:new");
+    assert_eq!(history[1].1["reason"], "mainboard swap");
+
+    // The old binding is on the revocation list.
+    let list = app.get("/v1/revocations?tenant=acme").await;
+    assert_eq!(list.body["entries"][0]["fingerprint"], "sha256:old");
+}
+
+#[actix_web::test]
+async fn transfer_keeps_history_within_the_limit_on_sqlite() {
+    transfer_keeps_history_within_the_limit(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn transfer_keeps_history_within_the_limit_on_postgres() {
+    transfer_keeps_history_within_the_limit(Backend::Postgres).await;
+}
+
+/// An activation request as `licet-client request` writes it.
+fn offline_request(key: &str, fingerprint: &str, nonce: &str) -> String {
+    let json = json!({ "v": 1, "license_key": key, "fingerprint": fingerprint, "nonce": nonce, "name": "air-gapped", "created_at": "2026-12-03T18:00:00Z" });
+    let body = URL_SAFE_NO_PAD.encode(json.to_string());
+    let lines: Vec<String> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    format!(
+        "-----BEGIN LICET ACTIVATION REQUEST-----\n{}\n-----END LICET ACTIVATION REQUEST-----\n",
+        lines.join("\n")
+    )
+}
+
+async fn offline_activation(backend: Backend) {
+    let app = app_with_contract(backend).await;
+    let (key, _) = new_key(&app, "ent-two").await;
+    let nonce = "n0nce-of-the-request-0123456789";
+    let answer = app
+        .post_json(
+            "/v1/activations/offline",
+            &json!({ "request": offline_request(&key, "sha256:offline", nonce) }),
+        )
+        .await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    let claims = verified_claims(&app, answer.body["license"].as_str().unwrap()).await;
+    assert_eq!(
+        (claims["mode"].as_str(), claims["nonce"].as_str()),
+        (Some("offline"), Some(nonce))
+    );
+    assert_eq!(claims["fingerprint"], "sha256:offline");
+    assert_eq!(claims["checkin_by"], claims["exp"]);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        90 * 86_400
+    );
+
+    let garbled = app
+        .post_json("/v1/activations/offline", &json!({ "request": "-----BEGIN LICET ACTIVATION REQUEST-----\n!!!\n-----END LICET ACTIVATION REQUEST-----" }))
+        .await;
+    assert_eq!(
+        (garbled.status, garbled.body["code"].as_str()),
+        (422, Some("ACTIVATION_REQUEST_INVALID"))
+    );
+}
+
+#[actix_web::test]
+async fn offline_activation_on_sqlite() {
+    offline_activation(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn offline_activation_on_postgres() {
+    offline_activation(Backend::Postgres).await;
+}
+
+async fn attempts_per_key_are_limited(backend: Backend) {
+    let app = common::spawn_with(backend, |c| {
+        c.activation.attempts_burst = 3;
+        c.activation.attempts_per_minute = 1;
+    });
+    app.import_text(&contract()).await;
+    let (key, _) = new_key(&app, "ent-two").await;
+    for _ in 0..3 {
+        assert_eq!(activate(&app, &key, "sha256:aaaa").await.status / 100, 2);
+    }
+    let limited = activate(&app, &key, "sha256:aaaa").await;
+    assert_eq!(
+        (limited.status, limited.body["code"].as_str()),
+        (429, Some("RATE_LIMITED")),
+        "{}",
+        limited.text
+    );
+    let retry = limited.body["retry_after_seconds"].as_u64().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // The same key typed another way is the same key; another key is not limited.
+    let refresh = app
+        .post_json(
+            "/v1/licenses/refresh",
+            &json!({ "license_key": key.to_lowercase(), "fingerprint": "sha256:aaaa" }),
+        )
+        .await;
+    assert_eq!(refresh.status, 429);
+    let (other, _) = new_key(&app, "ent-two").await;
+    assert_eq!(activate(&app, &other, "sha256:bbbb").await.status, 201);
+}
+
+#[actix_web::test]
+async fn attempts_per_key_are_limited_on_sqlite() {
+    attempts_per_key_are_limited(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn attempts_per_key_are_limited_on_postgres() {
+    attempts_per_key_are_limited(Backend::Postgres).await;
+}
+
+#[actix_web::test]
+async fn admin_routes_check_role_and_tenant() {
+    let app = app_with_contract(Backend::Sqlite).await;
+    let body = json!({ "entitlement": "ent-two" });
+    let path = "/v1/admin/tenants/acme/license-keys";
+    assert_eq!(app.post_as(AUDITOR_TOKEN, path, &body).await.status, 403);
+    assert_eq!(app.post_json(path, &body).await.status, 401);
+    let other = app
+        .post_as(
+            common::ACME_ADMIN_TOKEN,
+            "/v1/admin/tenants/globex/license-keys",
+            &body,
+        )
+        .await;
+    assert_eq!(
+        (other.status, other.body["code"].as_str()),
+        (403, Some("FORBIDDEN"))
+    );
+    let missing = app
+        .post_as(ADMIN_TOKEN, path, &json!({ "entitlement": "nope" }))
+        .await;
+    assert_eq!(missing.status, 404, "{}", missing.text);
+    let gone = app
+        .get_as(AUDITOR_TOKEN, "/v1/admin/tenants/acme/devices/nope")
+        .await;
+    assert_eq!(gone.status, 404);
+}
