@@ -13,7 +13,7 @@ use super::paging::{limit, next_after, number};
 use crate::db::models::{Device, DeviceEvent};
 use crate::error::ApiError;
 use crate::identity::{Caller, Role, authorize};
-use crate::licensing::activation::{self, Actor, DeviceFilter, TransferLimit};
+use crate::licensing::activation::{self, Actor, DeviceFilter, Replacement, TransferLimit};
 use crate::state::AppState;
 use crate::telemetry::{RequestId, TenantTag};
 
@@ -281,21 +281,15 @@ pub async fn replace(
         per_period: state.config.activation.transfers_per_period,
         period_days: state.config.activation.transfer_period_days,
     };
-    let (fingerprint, name) = (body.fingerprint, body.name);
+    let to = Replacement {
+        fingerprint: body.fingerprint,
+        name: body.name,
+    };
     let device = state
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
-                activation::replace(
-                    conn,
-                    &tenant,
-                    &id,
-                    &fingerprint,
-                    name,
-                    limits,
-                    &actor,
-                    now(),
-                )
+                activation::replace(conn, &tenant, &id, to, limits, &actor, now())
             })
         })
         .await?;

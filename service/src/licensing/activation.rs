@@ -679,18 +679,26 @@ pub struct TransferLimit {
     pub period_days: u32,
 }
 
+/// The machine a seat moves to.
+#[derive(Debug, Clone)]
+pub struct Replacement {
+    pub fingerprint: String,
+    /// A new name for the device; the old one stays when `None`.
+    pub name: Option<String>,
+}
+
 /// Moves the device's seat to a new fingerprint (a replaced machine). The device keeps its id
 /// and history; files bound to the old fingerprint appear on the revocation list.
 pub fn replace(
     conn: &mut DbConnection,
     tenant: &str,
     id: &str,
-    fingerprint: &str,
-    name: Option<String>,
+    to: Replacement,
     limit: TransferLimit,
     actor: &Actor,
     now: NaiveDateTime,
 ) -> Result<Device, LicensingError> {
+    let (fingerprint, name) = (to.fingerprint.as_str(), to.name);
     let old = load_device(conn, tenant, id)?;
     if old.status == "revoked" {
         return Err(LicensingError::Conflict(format!(
