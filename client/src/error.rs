@@ -390,6 +390,84 @@ mod tests {
     }
 
     #[test]
+    fn license_error_messages_follow_the_style_guide() {
+        let cases = [
+            (
+                LicenseError::Armor(ArmorError::MissingEnd {
+                    label: "LICET LICENSE",
+                }),
+                "malformed armour: `-----END LICET LICENSE-----` line missing",
+            ),
+            (
+                LicenseError::WrongKind {
+                    expected: "license",
+                    found: None,
+                },
+                "wrong kind of token: expected `license`, found a token without `kind`, such as a decision",
+            ),
+            (
+                LicenseError::InvalidClaims {
+                    what: "revocation list",
+                    reason: "missing field `tenant`".into(),
+                },
+                "invalid revocation list claims: missing field `tenant`",
+            ),
+            (
+                LicenseError::Expired { exp: 10, now: 12 },
+                "licence expired at 10 (now 12)",
+            ),
+            (
+                LicenseError::FingerprintMismatch {
+                    expected: "sha256:a".into(),
+                    found: "sha256:b".into(),
+                },
+                "licence is bound to fingerprint `sha256:b`, not `sha256:a`",
+            ),
+            (
+                LicenseError::WrongMode {
+                    expected: LicenseMode::Offline,
+                    found: LicenseMode::Online,
+                },
+                "expected an `offline` licence file, found an `online` one",
+            ),
+            (
+                LicenseError::NonceMismatch {
+                    expected: "n-1".into(),
+                    found: None,
+                },
+                "offline licence answers another request: expected nonce `n-1`, token carries no nonce",
+            ),
+            (
+                LicenseError::Token(VerifyError::BadSignature),
+                "token signature is invalid",
+            ),
+        ];
+        for (err, message) in cases {
+            assert_eq!(err.to_string(), message);
+        }
+    }
+
+    #[test]
+    fn armor_error_messages_name_the_label() {
+        assert_eq!(
+            ArmorError::WrongLabel {
+                expected: "LICET LICENSE",
+                found: "-----BEGIN LICET REVOCATIONS-----".into(),
+            }
+            .to_string(),
+            "expected a `LICET LICENSE` block, found `-----BEGIN LICET REVOCATIONS-----`"
+        );
+        assert_eq!(
+            ArmorError::UnexpectedLine {
+                line: 3,
+                expected: "-----END LICET LICENSE-----".into(),
+            }
+            .to_string(),
+            "unexpected line 3; expected `-----END LICET LICENSE-----`"
+        );
+    }
+
+    #[test]
     fn jwks_error_messages_name_the_key() {
         let err = JwksError::InvalidKey {
             kid: "k9".into(),
