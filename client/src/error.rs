@@ -1,11 +1,16 @@
-//! Error types: [`VerifyError`] for token verification and [`JwksError`] for
-//! loading the server's public keys.
+//! Error types: [`VerifyError`] for decision tokens (and the JWS layer of
+//! every token), [`LicenseError`] for licence files, revocation lists and
+//! offline activation responses, [`ArmorError`] for the armoured text form,
+//! and [`JwksError`] / [`PinnedKeyError`] for loading the server's public keys.
 //!
 //! Messages are lowercase, carry no final period, and quote values taken from
 //! the token or the JWKS in backticks, so they can be shown to users as-is.
 
 use std::error::Error as StdError;
 use std::path::PathBuf;
+
+use crate::license::LicenseMode;
+use crate::revocation::RevocationEntry;
 
 /// Why a token failed verification.
 ///
@@ -62,6 +67,217 @@ fn describe_found_nonce(found: Option<&str>) -> String {
         Some(nonce) => format!("token carries `{nonce}`"),
         None => "token carries no nonce".to_owned(),
     }
+}
+
+/// Why the armoured form of a licence file, revocation list or activation
+/// request could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArmorError {
+    /// The input is empty or only whitespace.
+    #[error("input is empty")]
+    Empty,
+
+    /// The input has no `-----BEGIN ...-----` line where one is required.
+    #[error("no `-----BEGIN {label}-----` line found")]
+    NotArmored {
+        /// The label that was looked for, e.g. `LICET ACTIVATION REQUEST`.
+        label: &'static str,
+    },
+
+    /// The BEGIN line names another kind of block, e.g. a revocation list
+    /// given where a licence file was expected.
+    #[error("expected a `{expected}` block, found `{found}`")]
+    WrongLabel {
+        /// The label that was expected.
+        expected: &'static str,
+        /// The BEGIN line found, trimmed.
+        found: String,
+    },
+
+    /// A line starting with `-----` other than the expected END line.
+    #[error("unexpected line {line}; expected `{expected}`")]
+    UnexpectedLine {
+        /// One-based line number in the input.
+        line: usize,
+        /// The END line that was expected.
+        expected: String,
+    },
+
+    /// The input ends before the END line.
+    #[error("`-----END {label}-----` line missing")]
+    MissingEnd {
+        /// The label of the block.
+        label: &'static str,
+    },
+
+    /// Nothing between the BEGIN and END lines.
+    #[error("the `{label}` block is empty")]
+    EmptyBody {
+        /// The label of the block.
+        label: &'static str,
+    },
+}
+
+/// Why a licence file, a revocation list or an offline activation response was
+/// refused.
+///
+/// Each variant is a distinct failure class with its own `licet-client` exit
+/// code, so an application can, for example, tell a licence that needs a
+/// check-in ([`CheckinOverdue`](Self::CheckinOverdue)) from one that is over
+/// ([`Expired`](Self::Expired)) or one that was forged ([`Token`](Self::Token)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LicenseError {
+    /// The armoured text form is broken.
+    #[error("malformed armour: {0}")]
+    Armor(#[from] ArmorError),
+
+    /// The JWS layer failed: [`VerifyError::Malformed`],
+    /// [`VerifyError::UnsupportedAlgorithm`], [`VerifyError::UnknownKey`] or
+    /// [`VerifyError::BadSignature`] (never another variant).
+    #[error(transparent)]
+    Token(VerifyError),
+
+    /// The token is validly signed but is another kind of token, e.g. a
+    /// decision token or a revocation list presented as a licence file.
+    #[error("wrong kind of token: expected `{expected}`, {}", describe_found_kind(.found.as_deref()))]
+    WrongKind {
+        /// The `kind` claim expected: `license` or `revocations`.
+        expected: &'static str,
+        /// The token's `kind` claim, if it has one.
+        found: Option<String>,
+    },
+
+    /// The claims have the right kind but not the expected shape.
+    #[error("invalid {what} claims: {reason}")]
+    InvalidClaims {
+        /// `licence` or `revocation list`.
+        what: &'static str,
+        /// What is wrong, e.g. ``missing field `device` ``.
+        reason: String,
+    },
+
+    /// The clock is more than [`CLOCK_TOLERANCE_SECONDS`] behind a time
+    /// already seen: the state directory's high-water mark, or the `iat` of
+    /// the file being checked.
+    ///
+    /// [`CLOCK_TOLERANCE_SECONDS`]: crate::CLOCK_TOLERANCE_SECONDS
+    #[error(
+        "clock rolled back: now {now} is more than {} s before {latest_seen}, a time already seen; correct the system clock",
+        crate::CLOCK_TOLERANCE_SECONDS
+    )]
+    ClockRolledBack {
+        /// The time the check used, Unix seconds.
+        now: i64,
+        /// The later time already seen, Unix seconds.
+        latest_seen: i64,
+    },
+
+    /// The licence file's `exp` has passed: `now >= exp`.
+    #[error("licence expired at {exp} (now {now})")]
+    Expired {
+        /// The file's expiry, Unix seconds.
+        exp: i64,
+        /// The time the check used, Unix seconds.
+        now: i64,
+    },
+
+    /// The licence file is not expired, but its `checkin_by` has passed:
+    /// `now >= checkin_by`. Fetch a fresh file from the server.
+    #[error("licence check-in overdue since {checkin_by} (now {now}); refresh the licence file")]
+    CheckinOverdue {
+        /// The file's check-in deadline, Unix seconds.
+        checkin_by: i64,
+        /// The time the check used, Unix seconds.
+        now: i64,
+    },
+
+    /// The licence file (or offline response) is bound to another device
+    /// fingerprint than the one expected.
+    #[error("licence is bound to fingerprint `{found}`, not `{expected}`")]
+    FingerprintMismatch {
+        /// The fingerprint of this device (or of the pending request).
+        expected: String,
+        /// The fingerprint in the licence file.
+        found: String,
+    },
+
+    /// An entry of the revocation list matches the licence file.
+    #[error("licence revoked: {0}")]
+    Revoked(RevocationEntry),
+
+    /// The revocation list's `exp` has passed: `now >= exp`.
+    #[error("stale revocation list: expired at {exp} (now {now}); fetch a fresh one")]
+    StaleRevocations {
+        /// The list's expiry, Unix seconds.
+        exp: i64,
+        /// The time the check used, Unix seconds.
+        now: i64,
+    },
+
+    /// The revocation list was issued for another tenant than the licence.
+    #[error("revocation list is for tenant `{list}`, the licence for tenant `{license}`")]
+    RevocationsForOtherTenant {
+        /// The list's tenant.
+        list: String,
+        /// The licence file's tenant.
+        license: String,
+    },
+
+    /// An online licence file was given where an offline activation response
+    /// was expected, or the other way round.
+    #[error("expected an `{expected}` licence file, found an `{found}` one")]
+    WrongMode {
+        /// The mode expected.
+        expected: LicenseMode,
+        /// The file's `mode`.
+        found: LicenseMode,
+    },
+
+    /// The offline licence file answers another activation request than the
+    /// pending one.
+    #[error("offline licence answers another request: expected nonce `{expected}`, {}", describe_found_nonce(.found.as_deref()))]
+    NonceMismatch {
+        /// The pending request's nonce.
+        expected: String,
+        /// The file's nonce, if any.
+        found: Option<String>,
+    },
+}
+
+fn describe_found_kind(found: Option<&str>) -> String {
+    match found {
+        Some(kind) => format!("found `{kind}`"),
+        None => "found a token without `kind`, such as a decision".to_owned(),
+    }
+}
+
+/// Why a pinned public key (a PEM SubjectPublicKeyInfo file) could not be
+/// loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PinnedKeyError {
+    /// The file could not be read.
+    #[error("cannot read public key file `{}`: {source}", path.display())]
+    Read {
+        /// The file that was requested.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The text is not a PEM `PUBLIC KEY` holding an RSA key.
+    #[error("invalid public key{}: {reason}; expected a PEM `PUBLIC KEY` (SubjectPublicKeyInfo) with an RSA key", describe_path(.path.as_ref()))]
+    Invalid {
+        /// The file it came from, if any.
+        path: Option<PathBuf>,
+        /// What the parser reported.
+        reason: String,
+    },
+}
+
+fn describe_path(path: Option<&PathBuf>) -> String {
+    path.map(|path| format!(" in `{}`", path.display()))
+        .unwrap_or_default()
 }
 
 /// Why a JWKS (JSON Web Key Set) could not be loaded.
@@ -170,6 +386,84 @@ mod tests {
         assert_eq!(
             without.to_string(),
             "nonce mismatch: expected `n-1`, token carries no nonce"
+        );
+    }
+
+    #[test]
+    fn license_error_messages_follow_the_style_guide() {
+        let cases = [
+            (
+                LicenseError::Armor(ArmorError::MissingEnd {
+                    label: "LICET LICENSE",
+                }),
+                "malformed armour: `-----END LICET LICENSE-----` line missing",
+            ),
+            (
+                LicenseError::WrongKind {
+                    expected: "license",
+                    found: None,
+                },
+                "wrong kind of token: expected `license`, found a token without `kind`, such as a decision",
+            ),
+            (
+                LicenseError::InvalidClaims {
+                    what: "revocation list",
+                    reason: "missing field `tenant`".into(),
+                },
+                "invalid revocation list claims: missing field `tenant`",
+            ),
+            (
+                LicenseError::Expired { exp: 10, now: 12 },
+                "licence expired at 10 (now 12)",
+            ),
+            (
+                LicenseError::FingerprintMismatch {
+                    expected: "sha256:a".into(),
+                    found: "sha256:b".into(),
+                },
+                "licence is bound to fingerprint `sha256:b`, not `sha256:a`",
+            ),
+            (
+                LicenseError::WrongMode {
+                    expected: LicenseMode::Offline,
+                    found: LicenseMode::Online,
+                },
+                "expected an `offline` licence file, found an `online` one",
+            ),
+            (
+                LicenseError::NonceMismatch {
+                    expected: "n-1".into(),
+                    found: None,
+                },
+                "offline licence answers another request: expected nonce `n-1`, token carries no nonce",
+            ),
+            (
+                LicenseError::Token(VerifyError::BadSignature),
+                "token signature is invalid",
+            ),
+        ];
+        for (err, message) in cases {
+            assert_eq!(err.to_string(), message);
+        }
+    }
+
+    #[test]
+    fn armor_error_messages_name_the_label() {
+        assert_eq!(
+            ArmorError::WrongLabel {
+                expected: "LICET LICENSE",
+                found: "-----BEGIN LICET REVOCATIONS-----".into(),
+            }
+            .to_string(),
+            "expected a `LICET LICENSE` block, found `-----BEGIN LICET REVOCATIONS-----`"
+        );
+        assert_eq!(
+            ArmorError::UnexpectedLine {
+                line: 3,
+                expected: "-----END LICET LICENSE-----".into(),
+            }
+            .to_string(),
+            "unexpected line 3; expected `-----END LICET LICENSE-----`"
         );
     }
 

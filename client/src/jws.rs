@@ -2,11 +2,12 @@
 //!
 //! [`verify_jws`] checks a token's structure, algorithm, key id and signature
 //! and returns its header and claims without interpreting the claims, so it
-//! serves every token kind the server signs (decisions now, licence files
-//! later). The claims part is decoded only after the signature verifies.
+//! serves every token kind the server signs (decisions, licence files and
+//! revocation lists). The claims part is decoded only after the signature verifies.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rsa::PublicKey;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::Sha256;
@@ -44,6 +45,15 @@ pub struct Header {
 /// [`VerifyError::Malformed`], [`VerifyError::UnsupportedAlgorithm`],
 /// [`VerifyError::UnknownKey`] or [`VerifyError::BadSignature`].
 pub fn verify_jws(token: &str, jwks: &Jwks) -> Result<(Header, Value), VerifyError> {
+    verify_jws_with(token, |kid| jwks.get(kid))
+}
+
+/// [`verify_jws`] with the verification key chosen by `key_for`, which gets the
+/// header's `kid` and returns `None` when it names no trusted key.
+pub(crate) fn verify_jws_with<'k>(
+    token: &str,
+    key_for: impl FnOnce(&str) -> Option<&'k PublicKey>,
+) -> Result<(Header, Value), VerifyError> {
     let token = token.trim();
     if token.is_empty() {
         return Err(malformed("token is empty"));
@@ -57,9 +67,7 @@ pub fn verify_jws(token: &str, jwks: &Jwks) -> Result<(Header, Value), VerifyErr
     };
 
     let header = decode_header(header_b64)?;
-    let key = jwks
-        .get(&header.kid)
-        .ok_or_else(|| VerifyError::UnknownKey(header.kid.clone()))?;
+    let key = key_for(&header.kid).ok_or_else(|| VerifyError::UnknownKey(header.kid.clone()))?;
     let signature = URL_SAFE_NO_PAD.decode(signature_b64).map_err(|err| {
         VerifyError::Malformed(format!("signature is not valid base64url: {err}"))
     })?;

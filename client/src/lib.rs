@@ -1,4 +1,4 @@
-//! Offline verification of licet decision tokens.
+//! Offline verification of licet decision tokens and licence files.
 //!
 //! The licet server answers "may this principal perform this action on this
 //! resource?" with a signed allow/deny decision: a JWS compact token (RS256)
@@ -28,6 +28,38 @@
 //! ```
 //!
 //! [`verify_jws`] is the lower-level building block for other token kinds.
+//!
+//! # Licence files
+//!
+//! A licence file is a signed token too (`kind: "license"`), kept on disk
+//! armoured (`-----BEGIN LICET LICENSE-----`) or bare:
+//!
+//! - [`verify_license`] checks one against the clock, this device's
+//!   fingerprint ([`machine_fingerprint`] by default) and a revocation list
+//!   verified with [`verify_revocations`];
+//! - [`StateDir`] adds the clock high-water mark kept between runs
+//!   ([`StateDir::verify_license`]) and the offline flow: write an
+//!   [`ActivationRequest`], record it with [`StateDir::save_pending_request`],
+//!   and install the server's answer with [`StateDir::install`];
+//! - keys come from the JWKS or from one pinned PEM public key
+//!   ([`TrustedKeys`]).
+//!
+//! ```no_run
+//! use licet_client::{Jwks, LicenseCheck, StateDir, TrustedKeys, machine_fingerprint};
+//!
+//! fn licensed(now_unix: i64) -> Result<bool, Box<dyn std::error::Error>> {
+//!     let keys = TrustedKeys::from(Jwks::load("/etc/licet/jwks.json")?);
+//!     let state = StateDir::open("/var/lib/myapp/licet")?;
+//!     let text = std::fs::read_to_string(state.license_path())?;
+//!     let fingerprint = machine_fingerprint()?;
+//!     let check = LicenseCheck {
+//!         fingerprint: Some(&fingerprint),
+//!         ..LicenseCheck::at(now_unix)
+//!     };
+//!     let claims = state.verify_license(&text, &keys, &check)?;
+//!     Ok(claims.entitlement.grants("cad.export"))
+//! }
+//! ```
 
 #![cfg_attr(
     not(test),
@@ -35,17 +67,38 @@
 )]
 #![warn(missing_docs)]
 
+mod activation;
+mod armor;
 mod decision;
 mod error;
 mod jwks;
 mod jws;
+mod keys;
+mod license;
+mod revocation;
+mod state;
 #[cfg(test)]
 mod test_support;
 
+pub use activation::{
+    ActivationRequest, FingerprintError, LicenseKey, MACHINE_ID_PATH, REQUEST_VERSION,
+    RequestError, fingerprint_of_file, machine_fingerprint,
+};
+pub use armor::{ArmorKind, LINE_WIDTH, armor, read_armored_or_bare, unarmor};
 pub use decision::{
     Decision, DecisionClaims, Principal, Resource, VerifyOptions, verify_decision,
     verify_decision_with_options,
 };
-pub use error::{JwksError, VerifyError};
+pub use error::{ArmorError, JwksError, LicenseError, PinnedKeyError, VerifyError};
 pub use jwks::{FETCH_TIMEOUT, Jwks};
 pub use jws::{Header, SUPPORTED_ALG, verify_jws};
+pub use keys::TrustedKeys;
+pub use license::{
+    CLOCK_TOLERANCE_SECONDS, Entitlement, LICENSE_KIND, LicenseCheck, LicenseClaims, LicenseMode,
+    verify_license,
+};
+pub use revocation::{REVOCATIONS_KIND, RevocationEntry, RevocationList, verify_revocations};
+pub use state::{
+    CLOCK_FILE, CheckError, LICENSE_FILE, PENDING_REQUEST_FILE, PendingRequest, StateDir,
+    StateError,
+};

@@ -1,29 +1,22 @@
 //! `licet-client`: command-line front end to the `licet_client` library.
 //!
 //! `licet-client verify` checks a signed decision token offline against the
-//! server's JWKS and prints its claims as JSON. Failures print
+//! server's JWKS and prints its claims as JSON. `license verify`,
+//! `revocations verify`, `request`, `install` and `fingerprint` cover signed
+//! licence files and the offline activation flow. Failures print
 //! `error: <message>` on stderr and exit with a code per failure class (see
-//! [`EXIT_CODES`]).
+//! [`cli::exit::EXIT_CODES`]).
 
-use std::io::{self, Read, Write};
+mod cli;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, anyhow};
 use clap::{Args, Parser, Subcommand};
-use licet_client::{Jwks, JwksError, VerifyError, verify_decision};
 
-/// Exit codes, shown in `--help`.
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  token verified; claims printed on stdout
-  2  usage error, unreadable token input, or JWKS that cannot be loaded
-  3  malformed token or invalid claims
-  4  bad signature, unknown key, or unsupported algorithm
-  5  token expired
-  6  nonce mismatch";
+use crate::cli::exit::{EXIT_CODES, VERIFY_EXIT_CODES};
 
-/// Verify licet decision tokens offline.
+/// Verify licet decision tokens and licence files offline.
 #[derive(Debug, Parser)]
 #[command(name = "licet-client", version, after_help = EXIT_CODES)]
 struct Cli {
@@ -34,10 +27,54 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Verify a signed decision token and print its claims as JSON.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = VERIFY_EXIT_CODES)]
     Verify(VerifyArgs),
-    // Planned: `request` (ask the server for a decision) and `install`
-    // (install an offline licence file).
+
+    /// Signed licence files.
+    #[command(subcommand)]
+    License(LicenseCommand),
+
+    /// Signed revocation lists.
+    #[command(subcommand)]
+    Revocations(RevocationsCommand),
+
+    /// Write an offline activation request and record it as pending in the
+    /// state directory.
+    ///
+    /// Carry the request to the licence administrator; install the answer with
+    /// `licet-client install`. A new request replaces the pending one.
+    #[command(after_help = EXIT_CODES)]
+    Request(RequestArgs),
+
+    /// Install the server's answer to the pending offline activation request
+    /// as `license.lic` in the state directory, and print its claims as JSON.
+    #[command(after_help = EXIT_CODES)]
+    Install(InstallArgs),
+
+    /// Print this machine's default fingerprint: `sha256:` and the hex
+    /// SHA-256 of `/etc/machine-id`.
+    #[command(after_help = EXIT_CODES)]
+    Fingerprint,
+}
+
+#[derive(Debug, Subcommand)]
+enum LicenseCommand {
+    /// Verify a licence file (armoured or a bare token) and print its claims
+    /// as JSON.
+    ///
+    /// Checks, in order: armour and shape, signature, that it is a licence,
+    /// the clock, expiry, check-in deadline, fingerprint (with
+    /// `--fingerprint`) and revocation (with `--revocations`).
+    #[command(after_help = EXIT_CODES)]
+    Verify(LicenseVerifyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum RevocationsCommand {
+    /// Verify a revocation list (armoured or a bare token) and print it as
+    /// JSON.
+    #[command(after_help = EXIT_CODES)]
+    Verify(RevocationsVerifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -46,10 +83,8 @@ struct VerifyArgs {
     #[arg(long, value_name = "FILE|URL")]
     jwks: String,
 
-    /// Verify as of this time (Unix seconds) instead of the system clock; for
-    /// testing, or when a trusted clock source is available.
-    #[arg(long, value_name = "UNIX_SECONDS", allow_negative_numbers = true)]
-    now: Option<i64>,
+    #[command(flatten)]
+    now: NowArg,
 
     /// Require the token to carry this nonce (the one sent with the request).
     #[arg(long, value_name = "NONCE")]
@@ -60,47 +95,130 @@ struct VerifyArgs {
     token: String,
 }
 
-/// A failure, classified for the exit code.
-#[derive(Debug)]
-enum Failure {
-    /// Usage, I/O or clock problems (exit 2).
-    Io(anyhow::Error),
-    /// The JWKS could not be loaded (exit 2).
-    Jwks(JwksError),
-    /// The token did not verify (exit 3 to 6).
-    Verify(VerifyError),
+/// The keys licence files and revocation lists are verified with.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+struct KeyArgs {
+    /// JWKS with the server's public keys: a file path, or an http(s) URL.
+    #[arg(long, value_name = "FILE|URL")]
+    jwks: Option<String>,
+
+    /// A pinned public key instead of a JWKS: a PEM `PUBLIC KEY` file.
+    #[arg(long, value_name = "PEM")]
+    key: Option<PathBuf>,
 }
 
-impl Failure {
-    fn exit_code(&self) -> u8 {
-        match self {
-            Self::Io(_) | Self::Jwks(_) => 2,
-            Self::Verify(err) => match err {
-                VerifyError::Malformed(_) | VerifyError::InvalidClaims(_) => 3,
-                VerifyError::BadSignature
-                | VerifyError::UnknownKey(_)
-                | VerifyError::UnsupportedAlgorithm(_) => 4,
-                VerifyError::Expired { .. } => 5,
-                VerifyError::NonceMismatch { .. } => 6,
-            },
-        }
-    }
+#[derive(Debug, Args)]
+struct NowArg {
+    /// Check as of this time (Unix seconds) instead of the system clock; for
+    /// testing, or when a trusted clock source is available.
+    #[arg(long, value_name = "UNIX_SECONDS", allow_negative_numbers = true)]
+    now: Option<i64>,
 }
 
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Io(err) => write!(f, "{err:#}"),
-            Self::Jwks(err) => write!(f, "{err}"),
-            Self::Verify(err) => write!(f, "{err}"),
-        }
-    }
+#[derive(Debug, Args)]
+struct LicenseVerifyArgs {
+    /// The licence file, or `-` to read it from standard input.
+    #[arg(value_name = "FILE|-")]
+    file: String,
+
+    #[command(flatten)]
+    keys: KeyArgs,
+
+    /// Require the licence to be bound to this device fingerprint (see
+    /// `licet-client fingerprint`).
+    #[arg(long, value_name = "FP")]
+    fingerprint: Option<String>,
+
+    /// State directory: refuse a clock set back behind the latest time seen,
+    /// and record this check's time.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+
+    /// A revocation list to check the licence against.
+    #[arg(long, value_name = "FILE")]
+    revocations: Option<PathBuf>,
+
+    #[command(flatten)]
+    now: NowArg,
+}
+
+#[derive(Debug, Args)]
+struct RevocationsVerifyArgs {
+    /// The revocation list, or `-` to read it from standard input.
+    #[arg(value_name = "FILE|-")]
+    file: String,
+
+    #[command(flatten)]
+    keys: KeyArgs,
+
+    /// State directory for the clock rule, as for `license verify`.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+
+    #[command(flatten)]
+    now: NowArg,
+}
+
+#[derive(Debug, Args)]
+struct RequestArgs {
+    /// The licence key to activate.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "LICET_LICENSE_KEY",
+        hide_env_values = true
+    )]
+    license_key: String,
+
+    /// The device fingerprint; default: `licet-client fingerprint`.
+    #[arg(long, value_name = "FP")]
+    fingerprint: Option<String>,
+
+    /// A name for this machine, shown to administrators; default: the host
+    /// name.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+
+    /// State directory where the pending request is recorded.
+    #[arg(long, value_name = "DIR")]
+    state: PathBuf,
+
+    /// Where to write the armoured request (mode 0600: it holds the licence
+    /// key), or `-` for standard output.
+    #[arg(long, value_name = "FILE|-")]
+    out: String,
+}
+
+#[derive(Debug, Args)]
+struct InstallArgs {
+    /// The server's answer (an offline licence file), or `-` to read it from
+    /// standard input.
+    #[arg(value_name = "RESPONSE_FILE|-")]
+    response: String,
+
+    /// State directory holding the pending request.
+    #[arg(long, value_name = "DIR")]
+    state: PathBuf,
+
+    #[command(flatten)]
+    keys: KeyArgs,
+
+    #[command(flatten)]
+    now: NowArg,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Verify(args) => verify(&args),
+        Command::Verify(args) => cli::commands::verify(&args),
+        Command::License(LicenseCommand::Verify(args)) => cli::commands::license_verify(&args),
+        Command::Revocations(RevocationsCommand::Verify(args)) => {
+            cli::commands::revocations_verify(&args)
+        }
+        Command::Request(args) => cli::commands::request(&args),
+        Command::Install(args) => cli::commands::install(&args),
+        Command::Fingerprint => cli::commands::fingerprint(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -109,42 +227,4 @@ fn main() -> ExitCode {
             ExitCode::from(failure.exit_code())
         }
     }
-}
-
-fn verify(args: &VerifyArgs) -> Result<(), Failure> {
-    let token = read_token(&args.token).map_err(Failure::Io)?;
-    let jwks = Jwks::load(&args.jwks).map_err(Failure::Jwks)?;
-    let now = match args.now {
-        Some(now) => now,
-        None => system_now().map_err(Failure::Io)?,
-    };
-    let claims = verify_decision(&token, &jwks, now).map_err(Failure::Verify)?;
-    if let Some(nonce) = &args.nonce {
-        claims.check_nonce(nonce).map_err(Failure::Verify)?;
-    }
-    let json = serde_json::to_string_pretty(&claims)
-        .context("cannot encode claims")
-        .map_err(Failure::Io)?;
-    writeln!(io::stdout().lock(), "{json}")
-        .context("cannot write to standard output")
-        .map_err(Failure::Io)
-}
-
-/// The token argument, or all of stdin for `-`.
-fn read_token(arg: &str) -> anyhow::Result<String> {
-    if arg != "-" {
-        return Ok(arg.to_owned());
-    }
-    let mut token = String::new();
-    io::stdin()
-        .read_to_string(&mut token)
-        .context("cannot read the token from standard input")?;
-    Ok(token)
-}
-
-fn system_now() -> anyhow::Result<i64> {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_err(|_| anyhow!("the system clock is before 1970; pass `--now`"))?;
-    i64::try_from(since_epoch.as_secs()).context("the system clock is out of range; pass `--now`")
 }

@@ -1,0 +1,5 @@
+//! The commands of the `licet-client` binary and their exit codes; `main.rs`
+//! holds only the command-line definition.
+
+pub mod commands;
+pub mod exit;
