@@ -557,3 +557,114 @@ async fn admin_routes_check_role_and_tenant() {
         .await;
     assert_eq!(gone.status, 404);
 }
+
+/// The whole offline path with licet-client: request, upload, install; then the installed
+/// file refused once expired, once revoked, and when the clock went back.
+async fn offline_round_trip_with_licet_client(backend: Backend) {
+    use licet_client::{
+        ActivationRequest, CheckError, LicenseCheck, LicenseError, LicenseKey, StateDir,
+        TrustedKeys,
+    };
+    let app = app_with_contract(backend).await;
+    let (key, _) = new_key(&app, "ent-two").await;
+    let jwks = app.get("/.well-known/jwks.json").await;
+    let keys = TrustedKeys::from(licet_client::Jwks::from_json(&jwks.text).unwrap());
+    let client_dir = tempfile::tempdir().unwrap();
+    let machine = StateDir::open(client_dir.path().join("state")).unwrap();
+
+    let request = ActivationRequest::new(LicenseKey::new(&key), "sha256:machine-a", "lab").unwrap();
+    machine.save_pending_request(&request).unwrap();
+
+    // A response made for another machine with the same nonce is refused by its fingerprint.
+    let forged = offline_request(&key, "sha256:machine-b", &request.nonce);
+    let other = app
+        .post_json("/v1/activations/offline", &json!({ "request": forged }))
+        .await;
+    assert_eq!(other.status, 201, "{}", other.text);
+    let now = chrono::Utc::now().timestamp();
+    let refused = machine
+        .install(other.body["armored"].as_str().unwrap(), &keys, now)
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            CheckError::License(LicenseError::FingerprintMismatch { .. })
+        ),
+        "{refused:?}"
+    );
+
+    let answer = app
+        .post_json(
+            "/v1/activations/offline",
+            &json!({ "request": request.to_armored() }),
+        )
+        .await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    let armored = answer.body["armored"].as_str().unwrap();
+    let claims = machine.install(armored, &keys, now).unwrap();
+    assert_eq!(claims.fingerprint, "sha256:machine-a");
+    let installed = std::fs::read_to_string(machine.license_path()).unwrap();
+    let fingerprint = Some("sha256:machine-a");
+    let check = |now| LicenseCheck {
+        now,
+        fingerprint,
+        revocations: None,
+    };
+    machine
+        .verify_license(&installed, &keys, &check(now))
+        .unwrap();
+
+    // Expired: the file's own end.
+    let expired = licet_client::verify_license(&installed, &keys, &check(claims.exp + 1));
+    assert!(
+        matches!(expired, Err(LicenseError::Expired { .. })),
+        "{expired:?}"
+    );
+
+    // The clock went back an hour past what this machine has already seen.
+    let rolled = machine.verify_license(&installed, &keys, &check(now - 3600));
+    assert!(
+        matches!(
+            rolled,
+            Err(CheckError::License(LicenseError::ClockRolledBack { .. }))
+        ),
+        "{rolled:?}"
+    );
+
+    // Revoked: the device is deactivated and the signed list says so.
+    let device = answer.body["device"]["id"].as_str().unwrap();
+    let off = app
+        .post_as(
+            ADMIN_TOKEN,
+            &format!("/v1/admin/tenants/acme/devices/{device}/revoke"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+    let list = app.get("/v1/revocations?tenant=acme").await;
+    let list = licet_client::verify_revocations(list.body["armored"].as_str().unwrap(), &keys, now)
+        .unwrap();
+    let revoked = licet_client::verify_license(
+        &installed,
+        &keys,
+        &LicenseCheck {
+            now,
+            fingerprint,
+            revocations: Some(&list),
+        },
+    );
+    assert!(
+        matches!(revoked, Err(LicenseError::Revoked(_))),
+        "{revoked:?}"
+    );
+}
+
+#[actix_web::test]
+async fn offline_round_trip_with_licet_client_on_sqlite() {
+    offline_round_trip_with_licet_client(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn offline_round_trip_with_licet_client_on_postgres() {
+    offline_round_trip_with_licet_client(Backend::Postgres).await;
+}
