@@ -38,6 +38,7 @@ pub struct Metrics {
     decision_log_dropped: IntCounterVec,
     decision_log_queue: IntGauge,
     tenant_decisions: IntCounterVec,
+    activations: IntCounterVec,
     db_pool_wait: prometheus::Histogram,
     /// Tenants that get their own label value; every other tenant counts as `other`.
     tenant_labels: std::sync::Arc<std::collections::HashSet<String>>,
@@ -152,6 +153,13 @@ impl Metrics {
                 ),
                 &["tenant", "decision"],
             )?,
+            activations: IntCounterVec::new(
+                Opts::new(
+                    "licet_activations_total",
+                    "Licence-file requests by kind (online, offline, refresh) and outcome (issued, or the problem code of a refusal)",
+                ),
+                &["kind", "outcome"],
+            )?,
             db_pool_wait: prometheus::Histogram::with_opts(
                 HistogramOpts::new(
                     "licet_db_pool_wait_seconds",
@@ -179,6 +187,7 @@ impl Metrics {
         r.register(Box::new(metrics.decision_log_dropped.clone()))?;
         r.register(Box::new(metrics.decision_log_queue.clone()))?;
         r.register(Box::new(metrics.tenant_decisions.clone()))?;
+        r.register(Box::new(metrics.activations.clone()))?;
         r.register(Box::new(metrics.db_pool_wait.clone()))?;
         // CPU seconds, resident memory, open file descriptors, start time (Linux only).
         #[cfg(target_os = "linux")]
@@ -198,6 +207,12 @@ impl Metrics {
         self.decision_duration
             .with_label_values(&[decision])
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a licence-file request: `outcome` is `issued` or a refusal's problem code, a
+    /// bounded set of constants.
+    pub fn observe_activation(&self, kind: &str, outcome: &str) {
+        self.activations.with_label_values(&[kind, outcome]).inc();
     }
 
     pub fn observe_request(&self, route: &str, status: u16, elapsed: Duration) {

@@ -518,6 +518,16 @@ async fn attempts_per_key_are_limited(backend: Backend) {
     assert_eq!(refresh.status, 429);
     let (other, _) = new_key(&app, "ent-two").await;
     assert_eq!(activate(&app, &other, "sha256:bbbb").await.status, 201);
+
+    // Operators see the outcomes.
+    let metrics = app.get("/metrics").await.text;
+    for line in [
+        r#"licet_activations_total{kind="online",outcome="issued"} 4"#,
+        r#"licet_activations_total{kind="online",outcome="RATE_LIMITED"} 1"#,
+        r#"licet_activations_total{kind="refresh",outcome="RATE_LIMITED"} 1"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "`{line}` missing");
+    }
 }
 
 #[actix_web::test]

@@ -71,6 +71,16 @@ pub async fn activate(
     state: web::Data<AppState>,
     body: web::Json<serde_json::Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
+    let result = activate_inner(req, state.clone(), body).await;
+    count(&state, "online", &result);
+    result
+}
+
+async fn activate_inner(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<serde_json::Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
     let body: ActivationBody = super::object(body)?;
     check_fingerprint(&body.fingerprint)?;
     check_name(body.name.as_deref())?;
@@ -108,6 +118,16 @@ pub async fn refresh(
     state: web::Data<AppState>,
     body: web::Json<serde_json::Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
+    let result = refresh_inner(req, state.clone(), body).await;
+    count(&state, "refresh", &result);
+    result
+}
+
+async fn refresh_inner(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<serde_json::Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
     let body: RefreshBody = super::object(body)?;
     check_fingerprint(&body.fingerprint)?;
     limit(&state, &body.license_key)?;
@@ -125,6 +145,16 @@ pub async fn refresh(
 /// Activates from an uploaded request file and answers an offline licence file that carries
 /// the request's nonce, so that `licet-client install` can tell it answers its own request.
 pub async fn activate_offline(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<serde_json::Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
+    let result = activate_offline_inner(req, state.clone(), body).await;
+    count(&state, "offline", &result);
+    result
+}
+
+async fn activate_offline_inner(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<serde_json::Map<String, Value>>,
@@ -290,6 +320,15 @@ async fn respond(
         HttpResponse::Ok()
     };
     Ok(answer.json(body))
+}
+
+/// Counts a licence-file request by its outcome.
+fn count(state: &AppState, kind: &str, result: &Result<HttpResponse, ApiError>) {
+    let outcome = match result {
+        Ok(_) => "issued",
+        Err(err) => err.code,
+    };
+    state.metrics.observe_activation(kind, outcome);
 }
 
 /// Counts an attempt against the key's rate limit.

@@ -313,6 +313,34 @@ async fn load_demo(app: &Application) -> anyhow::Result<()> {
             &answer.token[..24.min(answer.token.len())]
         );
     }
+    let actor = crate::licensing::activation::Actor {
+        name: "demo".into(),
+        reason: Some("licet demo".into()),
+        ..Default::default()
+    };
+    let (_, key) = state
+        .db
+        .run(move |conn| {
+            crate::db::write_transaction(conn, |conn| {
+                crate::licensing::activation::create_key(
+                    conn,
+                    "acme",
+                    "ent-acme-cad",
+                    &actor,
+                    chrono::Utc::now().naive_utc(),
+                )
+            })
+        })
+        .await?;
+    let activation = serde_json::json!({
+        "license_key": key,
+        "fingerprint": "sha256:demo-machine",
+        "name": "Demo machine",
+    });
+    println!("# activate a machine with a licence key made for this demo (docs/licensing.md)");
+    println!(
+        "curl -s {base}/v1/activations -H 'content-type: application/json' -d '{activation}'\n"
+    );
     println!("# public keys: curl -s {base}/.well-known/jwks.json");
     println!("# active policies: curl -s {base}/v1/policies/active\n");
     Ok(())
