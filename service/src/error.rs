@@ -188,6 +188,10 @@ impl From<LicensingError> for ApiError {
             LicensingError::TransferLimit { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "TRANSFER_LIMIT_REACHED", message)
             }
+            LicensingError::Policy(_) => {
+                tracing::error!(error = %message, "activation policies failed");
+                ApiError::internal()
+            }
             LicensingError::NotFound(_) => ApiError::not_found("NOT_FOUND", message),
             LicensingError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "CONFLICT", message),
             LicensingError::Db(err) => err.into(),

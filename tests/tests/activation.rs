@@ -203,7 +203,7 @@ async fn keys_are_forgiving_and_refusals_name_every_reason(backend: Backend) {
     assert_eq!(refused.body["code"], "ACTIVATION_REFUSED");
     assert_eq!(
         refused.body["reasons"],
-        json!(["LICENSE_KEY_REVOKED", "ENTITLEMENT_EXPIRED"])
+        json!(["ENTITLEMENT_EXPIRED", "LICENSE_KEY_REVOKED"])
     );
     assert_eq!(device_count(&app).await, 1);
 

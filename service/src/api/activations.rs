@@ -101,11 +101,12 @@ async fn activate_inner(
         metadata,
     };
     let request_id = request_id(&req);
+    let bundle = state.policies.load_full();
     let grant = state
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
-                activation::activate(conn, &input, request_id, now())
+                activation::activate(conn, &bundle, &input, request_id, now())
             })
         })
         .await?;
@@ -131,11 +132,12 @@ async fn refresh_inner(
     let body: RefreshBody = super::object(body)?;
     check_fingerprint(&body.fingerprint)?;
     limit(&state, &body.license_key)?;
+    let bundle = state.policies.load_full();
     let grant = state
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
-                activation::refresh(conn, &body.license_key, &body.fingerprint, now())
+                activation::refresh(conn, &bundle, &body.license_key, &body.fingerprint, now())
             })
         })
         .await?;
@@ -172,11 +174,12 @@ async fn activate_offline_inner(
         metadata: Some(json!({ "activated": "offline" })),
     };
     let request_id = request_id(&req);
+    let bundle = state.policies.load_full();
     let grant = state
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
-                activation::activate(conn, &input, request_id, now())
+                activation::activate(conn, &bundle, &input, request_id, now())
             })
         })
         .await?;

@@ -119,6 +119,20 @@ fn evaluate_one(
     .map_err(|e| format!("request does not match the schema: {}", chain(&e)))?;
 
     let response = Authorizer::new().is_authorized(&request, &bundle.policies, &entities);
+    Ok(outcome(
+        bundle,
+        &response,
+        entitlement.map(|e| e.row.id.clone()),
+    ))
+}
+
+/// Reads the answer of the authorizer: decision, and the reason or advice codes of the
+/// policies that determined it.
+fn outcome(
+    bundle: &PolicyBundle,
+    response: &cedar_policy::Response,
+    entitlement: Option<String>,
+) -> Evaluation {
     for error in response.diagnostics().errors() {
         tracing::warn!(error = %error, "a policy failed to evaluate and was skipped");
     }
@@ -137,12 +151,12 @@ fn evaluate_one(
     };
     let mut sorted = policies;
     sorted.sort();
-    Ok(match response.decision() {
+    match response.decision() {
         Decision::Allow => Evaluation {
             allowed: true,
             reasons: Vec::new(),
             advice: codes(|m| m.advice.as_ref()),
-            entitlement: entitlement.map(|e| e.row.id.clone()),
+            entitlement,
             policies: sorted,
         },
         Decision::Deny => {
@@ -158,7 +172,81 @@ fn evaluate_one(
                 policies: sorted,
             }
         }
-    })
+    }
+}
+
+/// Everything an activation decision needs: may `device` take (or keep) a seat of
+/// `entitlement` with this licence key now?
+pub struct ActivationInput<'a> {
+    pub tenant: &'a crate::db::models::Tenant,
+    pub entitlement: &'a EntitlementView,
+    /// The machine: its device id and status, or `new` for a first activation.
+    pub device_id: &'a str,
+    pub device_status: &'a str,
+    pub key_id: &'a str,
+    pub key_status: &'a str,
+    /// Active devices of the entitlement other than this machine.
+    pub active_devices: i64,
+    /// A refresh of an activated machine rather than an activation.
+    pub refresh: bool,
+    pub now: DateTime<Utc>,
+}
+
+/// Evaluates the `activate` action under `bundle`.
+pub fn evaluate_activation(
+    bundle: &PolicyBundle,
+    input: &ActivationInput<'_>,
+) -> Result<Evaluation, String> {
+    let tenant = &input.tenant.id;
+    let row = &input.entitlement.row;
+    let mut list = vec![
+        json!({ "uid": { "type": "Licet::Tenant", "id": tenant }, "attrs": { "status": input.tenant.status }, "parents": [] }),
+        json!({
+            "uid": { "type": "Licet::Device", "id": input.device_id },
+            "attrs": { "tenant": entity_ref("Tenant", tenant), "status": input.device_status },
+            "parents": [{ "type": "Licet::Tenant", "id": tenant }]
+        }),
+        json!({
+            "uid": { "type": "Licet::LicenseKey", "id": input.key_id },
+            "attrs": { "tenant": entity_ref("Tenant", tenant), "status": input.key_status },
+            "parents": []
+        }),
+        json!({ "uid": { "type": "Licet::Product", "id": row.product_id }, "attrs": {}, "parents": [] }),
+        entitlement_entity(input.entitlement),
+    ];
+    if row.tenant_id != *tenant {
+        list.push(json!({ "uid": { "type": "Licet::Tenant", "id": row.tenant_id }, "attrs": { "status": "active" }, "parents": [] }));
+    }
+    let features: BTreeSet<&String> = input.entitlement.features.iter().collect();
+    for feature in features {
+        list.push(json!({
+            "uid": { "type": "Licet::Feature", "id": feature },
+            "attrs": { "product": entity_ref("Product", &row.product_id) },
+            "parents": [{ "type": "Licet::Product", "id": row.product_id }]
+        }));
+    }
+    let entities = Entities::from_json_value(Value::Array(list), Some(&bundle.schema))
+        .map_err(|e| format!("entities do not match the schema: {}", chain(&e)))?;
+    let action = uid("Action", "activate")?;
+    let context = json!({
+        "tenant": entity_ref("Tenant", tenant),
+        "now": { "__extn": { "fn": "datetime", "arg": input.now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string() } },
+        "license_key": entity_ref("LicenseKey", input.key_id),
+        "active_devices": input.active_devices,
+        "refresh": input.refresh,
+    });
+    let context = Context::from_json_value(context, Some((&bundle.schema, &action)))
+        .map_err(|e| format!("context does not match the schema: {}", chain(&e)))?;
+    let request = Request::new(
+        uid("Device", input.device_id)?,
+        action,
+        uid("Entitlement", &row.id)?,
+        context,
+        Some(&bundle.schema),
+    )
+    .map_err(|e| format!("request does not match the schema: {}", chain(&e)))?;
+    let response = Authorizer::new().is_authorized(&request, &bundle.policies, &entities);
+    Ok(outcome(bundle, &response, Some(row.id.clone())))
 }
 
 /// An error with its causes, which name the attribute at fault.
@@ -227,26 +315,32 @@ fn entities_json(input: &EvalInput<'_>, entitlement: Option<&EntitlementView>) -
         if row.product_id != input.product {
             list.push(json!({ "uid": { "type": "Licet::Product", "id": row.product_id }, "attrs": {}, "parents": [] }));
         }
-        list.push(json!({
-            "uid": { "type": "Licet::Entitlement", "id": row.id },
-            "attrs": {
-                "tenant": entity_ref("Tenant", &row.tenant_id),
-                "product": entity_ref("Product", &row.product_id),
-                "model": row.model,
-                "seats": row.seats,
-                "features": e.features.iter().map(|f| entity_ref("Feature", f)).collect::<Vec<_>>(),
-                "environments": e.environments,
-                "starts_at": datetime(&row.starts_at),
-                "expires_at": datetime(&row.expires_at),
-                "grace": { "__extn": { "fn": "duration", "arg": format!("{}s", row.grace_seconds) } },
-                "min_version": e.min_version,
-                "max_version": e.max_version,
-                "status": row.status,
-            },
-            "parents": []
-        }));
+        list.push(entitlement_entity(e));
     }
     Value::Array(list)
+}
+
+/// The entitlement as the schema's `Entitlement` entity.
+fn entitlement_entity(e: &EntitlementView) -> Value {
+    let row = &e.row;
+    json!({
+        "uid": { "type": "Licet::Entitlement", "id": row.id },
+        "attrs": {
+            "tenant": entity_ref("Tenant", &row.tenant_id),
+            "product": entity_ref("Product", &row.product_id),
+            "model": row.model,
+            "seats": row.seats,
+            "features": e.features.iter().map(|f| entity_ref("Feature", f)).collect::<Vec<_>>(),
+            "environments": e.environments,
+            "starts_at": datetime(&row.starts_at),
+            "expires_at": datetime(&row.expires_at),
+            "grace": { "__extn": { "fn": "duration", "arg": format!("{}s", row.grace_seconds) } },
+            "min_version": e.min_version,
+            "max_version": e.max_version,
+            "status": row.status,
+        },
+        "parents": []
+    })
 }
 
 fn context_json(input: &EvalInput<'_>, entitlement: Option<&EntitlementView>) -> Value {

@@ -5,7 +5,7 @@
 
 use chrono::{TimeZone, Utc};
 
-use super::engine::{EvalInput, evaluate};
+use super::engine::{ActivationInput, EvalInput, evaluate, evaluate_activation};
 use super::request::PrincipalKind;
 use super::slice::{EntitlementView, PrincipalView, TenantSlice};
 use crate::db::models::{Entitlement, Tenant};
@@ -25,7 +25,8 @@ pub fn compile_checked(source: BundleSource) -> Result<PolicyBundle, BundleError
     Ok(bundle)
 }
 
-/// Evaluates a device and a user, with and without an entitlement, on sample data.
+/// Evaluates a device and a user, with and without an entitlement, and an activation and a
+/// refresh, on sample data.
 pub fn check(bundle: &PolicyBundle) -> Result<(), String> {
     let time = Utc
         .timestamp_opt(1_767_225_600, 0)
@@ -95,12 +96,38 @@ pub fn check(bundle: &PolicyBundle) -> Result<(), String> {
             evaluate(bundle, &input)?;
         }
     }
+    for (status, refresh) in [("new", false), ("active", true)] {
+        let input = ActivationInput {
+            tenant: &tenant.tenant,
+            entitlement: &tenant.entitlements[0],
+            device_id: "d",
+            device_status: status,
+            key_id: "k",
+            key_status: "active",
+            active_devices: 0,
+            refresh,
+            now: time,
+        };
+        evaluate_activation(bundle, &input)?;
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schema_that_breaks_activation_is_refused() {
+        let mut source = BundleSource::embedded();
+        source.schema.content = source.schema.content.replacen(
+            "entity LicenseKey = {",
+            "entity LicenseKey = {\n    site: String,",
+            1,
+        );
+        let err = compile_checked(source).unwrap_err().problems[0].to_string();
+        assert!(err.contains("site"), "{err}");
+    }
 
     #[test]
     fn the_shipped_bundle_fits() {

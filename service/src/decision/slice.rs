@@ -38,6 +38,25 @@ pub struct EntitlementView {
     pub max_version: i64,
 }
 
+impl EntitlementView {
+    /// The view of `row` with its `features`: environments read, version bounds encoded.
+    pub fn new(row: Entitlement, features: Vec<String>) -> Self {
+        let environments = serde_json::from_str(&row.environments).unwrap_or_default();
+        let encode = |v: &Option<String>| {
+            v.as_deref()
+                .and_then(|v| ProductVersion::parse(v).ok())
+                .map(|v| v.encode())
+        };
+        EntitlementView {
+            features,
+            environments,
+            min_version: encode(&row.min_version).unwrap_or(0),
+            max_version: encode(&row.max_version).unwrap_or(UNBOUNDED),
+            row,
+        }
+    }
+}
+
 /// The asking device or user.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PrincipalView {
@@ -191,19 +210,8 @@ fn load_tenant(conn: &mut DbConnection, id: &str) -> Result<Option<TenantSlice>,
     let entitlements = rows
         .into_iter()
         .map(|row| {
-            let environments = serde_json::from_str(&row.environments).unwrap_or_default();
-            let encode = |v: &Option<String>| {
-                v.as_deref()
-                    .and_then(|v| ProductVersion::parse(v).ok())
-                    .map(|v| v.encode())
-            };
-            EntitlementView {
-                features: features.remove(&row.id).unwrap_or_default(),
-                environments,
-                min_version: encode(&row.min_version).unwrap_or(0),
-                max_version: encode(&row.max_version).unwrap_or(UNBOUNDED),
-                row,
-            }
+            let features = features.remove(&row.id).unwrap_or_default();
+            EntitlementView::new(row, features)
         })
         .collect();
     Ok(Some(TenantSlice {

@@ -22,8 +22,11 @@ use crate::db::schema::{
     device_events, devices, entitlement_features, entitlements, license_keys, revocations, tenants,
 };
 use crate::db::{DbConnection, DbError};
+use crate::decision::engine;
+use crate::decision::slice::EntitlementView;
 use crate::licensing::keys;
 use crate::licensing::license_file::Terms;
+use crate::policy::PolicyBundle;
 
 /// Why a licensing request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,9 @@ pub enum LicensingError {
         days: u32,
         next: String,
     },
+    /// The policies could not evaluate the request (a schema that does not fit).
+    #[error("the activation policies could not be evaluated: {0}")]
+    Policy(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -122,68 +128,128 @@ fn mask(typed: &str) -> String {
     )
 }
 
-/// The key's tenant and entitlement, refused with every reason that applies at `now`.
-fn terms_for_key(
-    conn: &mut DbConnection,
+/// What an activation decision is made on: the key's tenant and entitlement.
+struct KeyContext {
+    tenant: Tenant,
+    entitlement: EntitlementView,
+    terms: Terms,
+}
+
+impl KeyContext {
+    fn load(conn: &mut DbConnection, key: &LicenseKeyRow) -> Result<Self, LicensingError> {
+        let tenant: Tenant = tenants::table
+            .find(&key.tenant_id)
+            .select(Tenant::as_select())
+            .first(conn)?;
+        let row: Entitlement = entitlements::table
+            .find((&key.tenant_id, &key.entitlement_id))
+            .select(Entitlement::as_select())
+            .first(conn)?;
+        let features: Vec<String> = entitlement_features::table
+            .filter(entitlement_features::tenant_id.eq(&key.tenant_id))
+            .filter(entitlement_features::entitlement_id.eq(&key.entitlement_id))
+            .select(entitlement_features::feature_id)
+            .load(conn)?;
+        let terms = Terms::of(&row, features.clone());
+        Ok(Self {
+            tenant,
+            entitlement: EntitlementView::new(row, features),
+            terms,
+        })
+    }
+}
+
+/// The machine a decision is about: an existing device, or one activating for the first time.
+struct Machine<'a> {
+    id: &'a str,
+    status: &'a str,
+}
+
+/// Asks the policies (the `activate` action) whether `machine` may take or keep a seat of the
+/// key's entitlement; a refusal carries every reason the policies gave.
+fn decide(
+    bundle: &PolicyBundle,
+    context: &KeyContext,
     key: &LicenseKeyRow,
+    machine: Machine<'_>,
+    active_devices: i64,
+    refresh: bool,
     now: NaiveDateTime,
-) -> Result<(Entitlement, Terms), LicensingError> {
-    let tenant: Tenant = tenants::table
-        .find(&key.tenant_id)
-        .select(Tenant::as_select())
-        .first(conn)?;
-    let entitlement: Entitlement = entitlements::table
-        .find((&key.tenant_id, &key.entitlement_id))
-        .select(Entitlement::as_select())
-        .first(conn)?;
-    let mut reasons = Vec::new();
-    if key.status != "active" {
-        reasons.push((
-            "LICENSE_KEY_REVOKED",
-            "the licence key has been revoked".to_string(),
-        ));
+) -> Result<(), LicensingError> {
+    let input = engine::ActivationInput {
+        tenant: &context.tenant,
+        entitlement: &context.entitlement,
+        device_id: machine.id,
+        device_status: machine.status,
+        key_id: &key.id,
+        key_status: &key.status,
+        active_devices,
+        refresh,
+        now: now.and_utc(),
+    };
+    let evaluation = engine::evaluate_activation(bundle, &input).map_err(LicensingError::Policy)?;
+    if evaluation.allowed {
+        return Ok(());
     }
-    if tenant.status != "active" {
-        reasons.push((
-            "TENANT_SUSPENDED",
-            format!("tenant `{}` is {}", tenant.id, tenant.status),
-        ));
+    let row = &context.entitlement.row;
+    if evaluation.reasons == ["DEVICE_LIMIT_REACHED"] {
+        return Err(LicensingError::DeviceLimit {
+            entitlement: row.id.clone(),
+            limit: row.seats,
+        });
     }
-    if entitlement.status != "active" {
-        reasons.push((
-            "ENTITLEMENT_SUSPENDED",
-            format!("entitlement `{}` is {}", entitlement.id, entitlement.status),
-        ));
-    }
-    if now < entitlement.starts_at {
-        reasons.push((
-            "ENTITLEMENT_NOT_STARTED",
-            format!(
-                "entitlement `{}` starts at {}Z",
-                entitlement.id, entitlement.starts_at
-            ),
-        ));
-    }
-    let usable_until = entitlement.expires_at + Duration::seconds(entitlement.grace_seconds);
-    if now >= usable_until {
-        reasons.push((
-            "ENTITLEMENT_EXPIRED",
-            format!(
-                "entitlement `{}` ended at {}Z and its grace period is over",
-                entitlement.id, entitlement.expires_at
-            ),
-        ));
-    }
-    if !reasons.is_empty() {
-        return Err(LicensingError::Refused(reasons));
-    }
-    let features: Vec<String> = entitlement_features::table
-        .filter(entitlement_features::tenant_id.eq(&key.tenant_id))
-        .filter(entitlement_features::entitlement_id.eq(&key.entitlement_id))
-        .select(entitlement_features::feature_id)
-        .load(conn)?;
-    let terms = Terms::of(&entitlement, features);
-    Ok((entitlement, terms))
+    let explain = |code: &str| match code {
+        "LICENSE_KEY_REVOKED" => "the licence key has been revoked".to_string(),
+        "TENANT_SUSPENDED" => format!(
+            "tenant `{}` is {}",
+            context.tenant.id, context.tenant.status
+        ),
+        "ENTITLEMENT_SUSPENDED" => format!("entitlement `{}` is {}", row.id, row.status),
+        "ENTITLEMENT_NOT_STARTED" => {
+            format!("entitlement `{}` starts at {}Z", row.id, row.starts_at)
+        }
+        "ENTITLEMENT_EXPIRED" => format!(
+            "entitlement `{}` ended at {}Z and its grace period is over",
+            row.id, row.expires_at
+        ),
+        "DEVICE_REVOKED" => format!("device `{}` has been revoked", machine.id),
+        "DEVICE_INACTIVE" => format!("device `{}` was deactivated; activate it again", machine.id),
+        "DEVICE_NOT_ACTIVATED" => {
+            "no device with this fingerprint is activated with this key's entitlement".to_string()
+        }
+        "DEVICE_LIMIT_REACHED" => format!(
+            "all {} device seat(s) of entitlement `{}` are taken",
+            row.seats, row.id
+        ),
+        other => format!("refused by the policies ({other})"),
+    };
+    let reasons = evaluation
+        .reasons
+        .iter()
+        .map(|code| (reason_code(code), explain(code)))
+        .collect();
+    Err(LicensingError::Refused(reasons))
+}
+
+/// The codes the shipped policies give, as constants; a code from a custom policy is reported
+/// as `POLICY_REFUSED` in `reasons`, with the code itself in the message.
+fn reason_code(code: &str) -> &'static str {
+    const KNOWN: [&str; 10] = [
+        "LICENSE_KEY_REVOKED",
+        "TENANT_SUSPENDED",
+        "TENANT_MISMATCH",
+        "ENTITLEMENT_SUSPENDED",
+        "ENTITLEMENT_NOT_STARTED",
+        "ENTITLEMENT_EXPIRED",
+        "DEVICE_REVOKED",
+        "DEVICE_INACTIVE",
+        "DEVICE_NOT_ACTIVATED",
+        "DEVICE_LIMIT_REACHED",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|k| *k == code)
+        .unwrap_or("POLICY_REFUSED")
 }
 
 fn device_by_fingerprint(
@@ -281,12 +347,14 @@ pub fn device_json(device: &Device) -> Value {
 /// was activated before. Over the device limit nothing is written.
 pub fn activate(
     conn: &mut DbConnection,
+    bundle: &PolicyBundle,
     input: &ActivationInput,
     actor_request_id: Option<String>,
     now: NaiveDateTime,
 ) -> Result<Grant, LicensingError> {
     let key = find_key(conn, &input.key)?;
-    let (entitlement, terms) = terms_for_key(conn, &key, now)?;
+    let context = KeyContext::load(conn, &key)?;
+    let entitlement = context.entitlement.row.clone();
     let tenant = key.tenant_id.clone();
     let actor = Actor {
         name: format!("license-key:{}", key.id),
@@ -295,36 +363,38 @@ pub fn activate(
     };
     lock_entitlement(conn, &tenant, &entitlement.id)?;
     let existing = device_by_fingerprint(conn, &tenant, &input.fingerprint)?;
-    if let Some(device) = &existing {
-        if device.entitlement_id.as_deref() != Some(entitlement.id.as_str()) {
-            return Err(LicensingError::FingerprintInUse {
-                fingerprint: input.fingerprint.clone(),
-                device: device.id.clone(),
-            });
-        }
-        if device.status == "revoked" {
-            return Err(LicensingError::Refused(vec![(
-                "DEVICE_REVOKED",
-                format!("device `{}` has been revoked", device.id),
-            )]));
-        }
-        if device.status == "active" {
-            // The same machine again: the same device, not a second seat.
-            touch(conn, device, now)?;
-            return Ok(Grant {
-                tenant,
-                license_key: key.id,
-                device: device.clone(),
-                terms,
-                created: false,
-            });
-        }
+    if let Some(device) = &existing
+        && device.entitlement_id.as_deref() != Some(entitlement.id.as_str())
+    {
+        return Err(LicensingError::FingerprintInUse {
+            fingerprint: input.fingerprint.clone(),
+            device: device.id.clone(),
+        });
     }
-    let taken = active_devices(conn, &tenant, &entitlement.id)?;
-    if taken >= entitlement.seats {
-        return Err(LicensingError::DeviceLimit {
-            entitlement: entitlement.id,
-            limit: entitlement.seats,
+    let new_id = format!("dev-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let machine = match &existing {
+        Some(d) => Machine {
+            id: &d.id,
+            status: &d.status,
+        },
+        None => Machine {
+            id: &new_id,
+            status: "new",
+        },
+    };
+    let others = active_devices(conn, &tenant, &entitlement.id)?
+        - i64::from(existing.as_ref().is_some_and(|d| d.status == "active"));
+    decide(bundle, &context, &key, machine, others, false, now)?;
+    let terms = context.terms;
+    if let Some(device) = existing.as_ref().filter(|d| d.status == "active") {
+        // The same machine again: the same device, not a second seat.
+        touch(conn, device, now)?;
+        return Ok(Grant {
+            tenant,
+            license_key: key.id,
+            device: device.clone(),
+            terms,
+            created: false,
         });
     }
     let metadata = input.metadata.as_ref().map(Value::to_string);
@@ -367,7 +437,7 @@ pub fn activate(
             device
         }
         None => {
-            let id = format!("dev-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+            let id = new_id;
             let device = Device {
                 tenant_id: tenant.clone(),
                 id: id.clone(),
@@ -428,44 +498,38 @@ fn touch(conn: &mut DbConnection, device: &Device, now: NaiveDateTime) -> QueryR
 /// Current terms for a machine activated before: renewals and revocations reach it here.
 pub fn refresh(
     conn: &mut DbConnection,
+    bundle: &PolicyBundle,
     typed_key: &str,
     fingerprint: &str,
     now: NaiveDateTime,
 ) -> Result<Grant, LicensingError> {
     let key = find_key(conn, typed_key)?;
+    let context = KeyContext::load(conn, &key)?;
     let device = device_by_fingerprint(conn, &key.tenant_id, fingerprint)?
         .filter(|d| d.entitlement_id.as_deref() == Some(key.entitlement_id.as_str()));
-    // Every reason at once: the key's and the entitlement's, and the device's.
-    let mut reasons = match terms_for_key(conn, &key, now) {
-        Err(LicensingError::Refused(reasons)) => reasons,
-        Err(other) => return Err(other),
-        Ok(_) => Vec::new(),
+    let machine = match &device {
+        Some(d) => Machine {
+            id: &d.id,
+            status: &d.status,
+        },
+        None => Machine {
+            id: fingerprint,
+            status: "new",
+        },
     };
-    match &device {
-        None => reasons.push((
-            "DEVICE_NOT_ACTIVATED",
-            format!("no device with fingerprint `{fingerprint}` is activated with this key's entitlement"),
-        )),
-        Some(d) if d.status == "revoked" => {
-            reasons.push(("DEVICE_REVOKED", format!("device `{}` has been revoked", d.id)))
-        }
-        Some(d) if d.status != "active" => reasons.push((
-            "DEVICE_INACTIVE",
-            format!("device `{}` was deactivated; activate it again", d.id),
-        )),
-        Some(_) => {}
-    }
-    if !reasons.is_empty() {
-        return Err(LicensingError::Refused(reasons));
-    }
-    let (_, terms) = terms_for_key(conn, &key, now)?;
-    let device = device.expect("checked above");
+    let others = active_devices(conn, &key.tenant_id, &key.entitlement_id)?;
+    decide(bundle, &context, &key, machine, others, true, now)?;
+    let device = device.ok_or_else(|| {
+        LicensingError::Policy(
+            "the policies allowed a refresh for a machine that was never activated".into(),
+        )
+    })?;
     touch(conn, &device, now)?;
     Ok(Grant {
         tenant: key.tenant_id,
         license_key: key.id,
         device,
-        terms,
+        terms: context.terms,
         created: false,
     })
 }

@@ -19,10 +19,11 @@ use std::path::Path;
 
 pub use coverage::{Coverage, Gap};
 pub use report::{CaseReport, Got, Report};
+use resolve::Ask;
 pub use resolve::{Case, Expected};
 pub use spec::Decision;
 
-use crate::decision::engine::{EvalInput, evaluate};
+use crate::decision::engine::{ActivationInput, EvalInput, evaluate, evaluate_activation};
 use crate::policy::PolicyBundle;
 use spec::{SuiteFile, World};
 
@@ -232,16 +233,39 @@ impl Suite {
 }
 
 fn run_case(bundle: &PolicyBundle, case: &Case) -> CaseReport {
-    let input = EvalInput {
-        tenant: &case.slice,
-        principal: &case.principal,
-        feature: &case.query.feature,
-        product: &case.product,
-        version: case.query.version.encode(),
-        environment: &case.query.environment,
-        now: case.now,
+    let evaluated = match &case.ask {
+        Ask::Use {
+            principal,
+            query,
+            product,
+        } => evaluate(
+            bundle,
+            &EvalInput {
+                tenant: &case.slice,
+                principal,
+                feature: &query.feature,
+                product,
+                version: query.version.encode(),
+                environment: &query.environment,
+                now: case.now,
+            },
+        ),
+        Ask::Activate(ask) => evaluate_activation(
+            bundle,
+            &ActivationInput {
+                tenant: &case.slice.tenant,
+                entitlement: &case.slice.entitlements[ask.entitlement],
+                device_id: &ask.device_id,
+                device_status: &ask.device_status,
+                key_id: "suite-key",
+                key_status: &ask.key_status,
+                active_devices: ask.active_devices,
+                refresh: ask.refresh,
+                now: case.now,
+            },
+        ),
     };
-    let got = evaluate(bundle, &input).map(|outcome| Got {
+    let got = evaluated.map(|outcome| Got {
         decision: if outcome.allowed {
             Decision::Allow
         } else {

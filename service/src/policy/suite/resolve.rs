@@ -25,11 +25,34 @@ pub struct Case {
     pub line: usize,
     pub name: String,
     pub(super) slice: TenantSlice,
-    pub(super) principal: PrincipalView,
-    pub(super) query: Query,
-    pub(super) product: String,
+    pub(super) ask: Ask,
     pub(super) now: DateTime<Utc>,
     pub expect: Expected,
+}
+
+/// The question a case asks.
+#[derive(Debug)]
+pub(super) enum Ask {
+    /// May the principal use a feature?
+    Use {
+        principal: PrincipalView,
+        query: Query,
+        product: String,
+    },
+    /// May a device take or keep a seat of an entitlement?
+    Activate(Activation),
+}
+
+/// An activation question: the device (`new` when it was never activated), the entitlement
+/// (an index into the slice's entitlements), the key's status and the seats taken by others.
+#[derive(Debug)]
+pub(super) struct Activation {
+    pub device_id: String,
+    pub device_status: String,
+    pub entitlement: usize,
+    pub key_status: String,
+    pub active_devices: i64,
+    pub refresh: bool,
 }
 
 /// What a case expects. Reasons and advice are compared as sets.
@@ -62,18 +85,6 @@ pub(super) fn case(
     let tenant_id = tenant
         .id
         .ok_or("no tenant: give `tenant: { id: ... }` in the fixture or in the case".to_string())?;
-    let query = request(spec, &tenant_id)?;
-    let product = world
-        .catalogue
-        .get(&query.feature)
-        .cloned()
-        .ok_or_else(|| {
-            format!(
-                "`request.feature`: `{}` is not in the catalogue; add it under `catalogue:` with its product",
-                query.feature
-            )
-        })?;
-
     let mut entitlements = world
         .entitlements
         .iter()
@@ -88,7 +99,32 @@ pub(super) fn case(
         return Err(format!("entitlement `{id}` is defined twice"));
     }
 
-    let principal = principal(spec, &world.principals, &entitlements)?;
+    let ask = match spec.request.action.as_deref().unwrap_or("use") {
+        "use" => {
+            let query = request(spec, &tenant_id)?;
+            let product = world
+                .catalogue
+                .get(&query.feature)
+                .cloned()
+                .ok_or_else(|| {
+                    format!(
+                        "`request.feature`: `{}` is not in the catalogue; add it under `catalogue:` with its product",
+                        query.feature
+                    )
+                })?;
+            Ask::Use {
+                principal: principal(spec, &world.principals, &entitlements)?,
+                query,
+                product,
+            }
+        }
+        "activate" => Ask::Activate(activation(spec, &world.principals, &entitlements)?),
+        other => {
+            return Err(format!(
+                "`request.action`: `{other}` is not an action; use `use` or `activate`"
+            ));
+        }
+    };
     let now = DateTime::parse_from_rfc3339(&spec.now)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| {
@@ -112,9 +148,7 @@ pub(super) fn case(
             },
             entitlements,
         },
-        principal,
-        query,
-        product,
+        ask,
         now,
         expect: expected(spec)?,
     })
@@ -194,8 +228,69 @@ fn overlay_principal(base: &mut PrincipalSpec, change: PrincipalFields) {
 }
 
 /// The request as the service would validate it at its edge.
+/// An `activate` case: a Device, the entitlement of the key, and the key's status.
+fn activation(
+    spec: &CaseSpec,
+    principals: &[PrincipalSpec],
+    entitlements: &[EntitlementView],
+) -> Result<Activation, String> {
+    let asked = &spec.request;
+    if asked.principal.kind != PrincipalType::Device {
+        return Err("`request.principal`: only a Device is activated".into());
+    }
+    if asked.feature.is_some() || asked.product_version.is_some() || asked.environment.is_some() {
+        return Err(
+            "`request`: `feature`, `product_version` and `environment` belong to action `use`"
+                .into(),
+        );
+    }
+    let wanted = asked.entitlement.as_deref().ok_or(
+        "`request.entitlement`: action `activate` names the entitlement of the licence key",
+    )?;
+    let entitlement = entitlements
+        .iter()
+        .position(|e| e.row.id == wanted)
+        .ok_or_else(|| format!("`request.entitlement`: entitlement `{wanted}` is not defined"))?;
+    // A device the world does not hold is a machine activating for the first time.
+    let status = principals
+        .iter()
+        .find(|p| p.kind == PrincipalType::Device && p.id == asked.principal.id)
+        .map_or_else(
+            || "new".to_string(),
+            |p| p.status.clone().unwrap_or_else(|| "active".into()),
+        );
+    Ok(Activation {
+        device_id: asked.principal.id.clone(),
+        device_status: status,
+        entitlement,
+        key_status: asked.license_key.clone().unwrap_or_else(|| "active".into()),
+        active_devices: asked.active_devices.unwrap_or(0),
+        refresh: asked.refresh,
+    })
+}
+
 fn request(spec: &CaseSpec, tenant: &str) -> Result<Query, String> {
     let asked = &spec.request;
+    let needed = |name: &str, value: &Option<String>| {
+        value
+            .clone()
+            .ok_or_else(|| format!("`request.{name}` is required for action `use`"))
+    };
+    let (feature, product_version, environment) = (
+        needed("feature", &asked.feature)?,
+        needed("product_version", &asked.product_version)?,
+        needed("environment", &asked.environment)?,
+    );
+    if asked.entitlement.is_some()
+        || asked.license_key.is_some()
+        || asked.active_devices.is_some()
+        || asked.refresh
+    {
+        return Err(
+            "`request`: `entitlement`, `license_key`, `active_devices` and `refresh` belong to action `activate`"
+                .into(),
+        );
+    }
     DecisionRequest {
         tenant: tenant.to_string(),
         principal: EntityRef {
@@ -205,11 +300,11 @@ fn request(spec: &CaseSpec, tenant: &str) -> Result<Query, String> {
         action: "use".into(),
         resource: EntityRef {
             kind: "Feature".into(),
-            id: asked.feature.clone(),
+            id: feature,
         },
         context: RequestContext {
-            product_version: asked.product_version.clone(),
-            environment: asked.environment.clone(),
+            product_version,
+            environment,
         },
         nonce: None,
     }

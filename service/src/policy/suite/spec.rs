@@ -122,10 +122,23 @@ pub(super) struct CaseSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RequestSpec {
+    /// `use` (the default): may the principal use a feature? `activate`: may a device take or
+    /// keep a seat of an entitlement with a licence key?
+    pub action: Option<String>,
     pub principal: PrincipalRef,
-    pub feature: String,
-    pub product_version: String,
-    pub environment: String,
+    /// `use` only: the feature, product version and environment asked for.
+    pub feature: Option<String>,
+    pub product_version: Option<String>,
+    pub environment: Option<String>,
+    /// `activate` only: the entitlement the licence key belongs to.
+    pub entitlement: Option<String>,
+    /// `activate` only: the licence key's status, `active` unless given.
+    pub license_key: Option<String>,
+    /// `activate` only: active devices of the entitlement other than this one, 0 unless given.
+    pub active_devices: Option<i64>,
+    /// `activate` only: a refresh of an activated machine rather than an activation.
+    #[serde(default)]
+    pub refresh: bool,
 }
 
 #[derive(Debug, Deserialize)]

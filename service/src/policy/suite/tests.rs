@@ -62,14 +62,14 @@ fn shipped_suites_pass_and_cover_every_policy_and_code() {
         .map(|c| c.name.as_str())
         .collect();
     assert!(failures.is_empty(), "{}", report.render_text());
-    assert_eq!((report.passed, report.failed), (46, 0));
+    assert_eq!((report.passed, report.failed), (61, 0));
 
     let coverage = report.coverage.as_ref().unwrap();
     assert_eq!(coverage.gaps, vec![], "{}", report.render_text());
-    // 14 policies less the exempt guardrail; 11 forbid codes and NOT_ENTITLED; IN_GRACE.
+    // 25 policies less the exempt guardrail; 16 forbid codes and NOT_ENTITLED; IN_GRACE.
     assert_eq!(
         (coverage.policies, coverage.reasons, coverage.advice),
-        (13, 12, 1)
+        (24, 17, 1)
     );
     let exempt: Vec<&str> = coverage.exempt.iter().map(|e| e.policy.as_str()).collect();
     assert_eq!(exempt, vec!["tenant.isolation"]);
@@ -77,7 +77,7 @@ fn shipped_suites_pass_and_cover_every_policy_and_code() {
     assert!(
         report
             .render_text()
-            .ends_with("coverage: complete (13 policies, 12 reason codes, 1 advice code; `tenant.isolation` exempt: a principal is always looked up within the tenant of the request, so no request can reach it)\n46 passed, 0 failed\n"),
+            .ends_with("coverage: complete (24 policies, 17 reason codes, 1 advice code; `tenant.isolation` exempt: a principal is always looked up within the tenant of the request, so no request can reach it)\n61 passed, 0 failed\n"),
         "{}",
         report.render_text()
     );
@@ -298,7 +298,7 @@ fn a_policy_or_code_no_case_reaches_is_a_coverage_gap() {
     let mut source = BundleSource::embedded();
     source.policies.push(BundleFile {
         path: "policies/lab.cedar".into(),
-        content: "@id(\"lab.closed\")\n@reason(\"LAB_CLOSED\")\nforbid (principal, action, resource)\nwhen { context.environment == \"lab\" };\n".into(),
+        content: "@id(\"lab.closed\")\n@reason(\"LAB_CLOSED\")\nforbid (principal, action == Licet::Action::\"use\", resource)\nwhen { context.environment == \"lab\" };\n".into(),
     });
     let bundle = PolicyBundle::compile(source).unwrap();
     let report = shipped_suite().run(&bundle, None);
@@ -312,7 +312,7 @@ fn a_policy_or_code_no_case_reaches_is_a_coverage_gap() {
         "{text}"
     );
     assert!(
-        text.ends_with("46 passed, 0 failed; coverage incomplete\n"),
+        text.ends_with("61 passed, 0 failed; coverage incomplete\n"),
         "{text}"
     );
 }
