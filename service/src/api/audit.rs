@@ -11,12 +11,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::paging::{invalid_query, limit, number};
 use crate::audit::decision_log::{self, DecisionFilter};
 use crate::audit::events::{self, EventFilter};
 use crate::db::models::DecisionLogRow;
 use crate::decision::replay;
 use crate::error::ApiError;
-use super::paging::{invalid_query, limit, number};
 use crate::identity::{Role, authorize};
 use crate::policy::{PolicyBundle, versions};
 use crate::state::AppState;
@@ -166,7 +166,6 @@ pub struct DecisionQuery {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoQuery {}
-
 
 /// An RFC 3339 time such as `2026-12-01T00:00:00Z`.
 fn time(name: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
