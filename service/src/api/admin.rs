@@ -14,8 +14,8 @@ use crate::telemetry::RequestId;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeNote {
-    reason: Option<String>,
-    ticket: Option<String>,
+    pub(super) reason: Option<String>,
+    pub(super) ticket: Option<String>,
 }
 
 /// `POST /v1/admin/policies/reload`: reads the configured policy files, validates them and
@@ -69,7 +69,7 @@ pub async fn reload_policies(
 }
 
 /// Reads an optional JSON body of at most `limit` bytes.
-async fn read_body(
+pub(super) async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
