@@ -182,8 +182,6 @@ fn time(name: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, ApiE
         .transpose()
 }
 
-/// A whole number.
-
 /// `since` before `until`, when both are given.
 fn period(since: Option<String>, until: Option<String>) -> Result<crate::audit::Period, ApiError> {
     let (since, until) = (time("since", since)?, time("until", until)?);
