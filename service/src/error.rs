@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::db::DbError;
 use crate::decision::DecisionError;
 use crate::licensing::activation::LicensingError;
+use crate::licensing::manage::{Kind, ManageError};
 use crate::signing::SignError;
 
 /// The media type of every error body.
@@ -192,7 +193,7 @@ impl From<LicensingError> for ApiError {
                 tracing::error!(error = %message, "activation policies failed");
                 ApiError::internal()
             }
-            LicensingError::NotFound(_) => ApiError::not_found("NOT_FOUND", message),
+            LicensingError::NotFound { code, .. } => ApiError::not_found(code, message),
             LicensingError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "CONFLICT", message),
             LicensingError::Db(err) => err.into(),
         }
@@ -224,6 +225,56 @@ impl From<SignError> for ApiError {
             "SIGNING_UNAVAILABLE",
             "decisions cannot be signed right now; retry shortly",
         )
+    }
+}
+
+impl From<ManageError> for ApiError {
+    fn from(err: ManageError) -> Self {
+        let detail = err.to_string();
+        match err {
+            ManageError::NotFound { kind, .. } => Self::not_found(not_found_code(kind), detail),
+            ManageError::Exists { kind, .. } => {
+                Self::new(StatusCode::CONFLICT, exists_code(kind), detail)
+            }
+            ManageError::Invalid(issues) => Self::unprocessable("VALIDATION_FAILED", detail)
+                .with_errors(issues.iter().map(ToString::to_string).collect()),
+            ManageError::SeatLimit { .. } => {
+                Self::new(StatusCode::CONFLICT, "SEAT_LIMIT_REACHED", detail)
+            }
+            ManageError::SelfApproval(_) => {
+                Self::new(StatusCode::FORBIDDEN, "SELF_APPROVAL", detail)
+            }
+            ManageError::Decided { .. } => {
+                Self::new(StatusCode::CONFLICT, "CHANGE_ALREADY_DECIDED", detail)
+            }
+            ManageError::Outdated(_) => Self::new(StatusCode::CONFLICT, "CHANGE_OUTDATED", detail),
+            ManageError::Conflict => Self::new(StatusCode::CONFLICT, "CONFLICT", detail),
+            ManageError::Db(db) => db.into(),
+        }
+    }
+}
+
+fn not_found_code(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Tenant => "TENANT_NOT_FOUND",
+        Kind::Product => "PRODUCT_NOT_FOUND",
+        Kind::Feature => "FEATURE_NOT_FOUND",
+        Kind::User => "USER_NOT_FOUND",
+        Kind::Entitlement => "ENTITLEMENT_NOT_FOUND",
+        Kind::Seat => "SEAT_NOT_FOUND",
+        Kind::Change => "CHANGE_NOT_FOUND",
+    }
+}
+
+fn exists_code(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Tenant => "TENANT_EXISTS",
+        Kind::Product => "PRODUCT_EXISTS",
+        Kind::Feature => "FEATURE_EXISTS",
+        Kind::User => "USER_EXISTS",
+        Kind::Entitlement => "ENTITLEMENT_EXISTS",
+        Kind::Seat => "SEAT_ALREADY_ASSIGNED",
+        Kind::Change => "CHANGE_EXISTS",
     }
 }
 
@@ -299,6 +350,165 @@ mod tests {
             }),
             (503, "SIGNING_UNAVAILABLE")
         );
+    }
+
+    #[test]
+    fn management_errors_map_to_their_status_and_code() {
+        let issue = crate::licensing::import::Issue {
+            entry: "tenant `a`, entitlement `e`".into(),
+            field: "seats".into(),
+            message: "`0` must be between 1 and 1000000".into(),
+        };
+        let invalid: ApiError = ManageError::Invalid(vec![issue.clone(), issue]).into();
+        assert_eq!(
+            (invalid.status.as_u16(), invalid.code, invalid.errors.len()),
+            (422, "VALIDATION_FAILED", 2)
+        );
+        let cases = [
+            (
+                ManageError::NotFound {
+                    kind: Kind::Tenant,
+                    id: "t".into(),
+                },
+                404,
+                "TENANT_NOT_FOUND",
+            ),
+            (
+                ManageError::NotFound {
+                    kind: Kind::Product,
+                    id: "p".into(),
+                },
+                404,
+                "PRODUCT_NOT_FOUND",
+            ),
+            (
+                ManageError::NotFound {
+                    kind: Kind::Feature,
+                    id: "f".into(),
+                },
+                404,
+                "FEATURE_NOT_FOUND",
+            ),
+            (
+                ManageError::NotFound {
+                    kind: Kind::User,
+                    id: "u".into(),
+                },
+                404,
+                "USER_NOT_FOUND",
+            ),
+            (
+                ManageError::NotFound {
+                    kind: Kind::Entitlement,
+                    id: "e".into(),
+                },
+                404,
+                "ENTITLEMENT_NOT_FOUND",
+            ),
+            (
+                ManageError::NotFound {
+                    kind: Kind::Seat,
+                    id: "u".into(),
+                },
+                404,
+                "SEAT_NOT_FOUND",
+            ),
+            (
+                ManageError::NotFound {
+                    kind: Kind::Change,
+                    id: "c".into(),
+                },
+                404,
+                "CHANGE_NOT_FOUND",
+            ),
+            (
+                ManageError::Exists {
+                    kind: Kind::Tenant,
+                    id: "t".into(),
+                },
+                409,
+                "TENANT_EXISTS",
+            ),
+            (
+                ManageError::Exists {
+                    kind: Kind::Product,
+                    id: "p".into(),
+                },
+                409,
+                "PRODUCT_EXISTS",
+            ),
+            (
+                ManageError::Exists {
+                    kind: Kind::Feature,
+                    id: "f".into(),
+                },
+                409,
+                "FEATURE_EXISTS",
+            ),
+            (
+                ManageError::Exists {
+                    kind: Kind::User,
+                    id: "u".into(),
+                },
+                409,
+                "USER_EXISTS",
+            ),
+            (
+                ManageError::Exists {
+                    kind: Kind::Entitlement,
+                    id: "e".into(),
+                },
+                409,
+                "ENTITLEMENT_EXISTS",
+            ),
+            (
+                ManageError::Exists {
+                    kind: Kind::Seat,
+                    id: "u".into(),
+                },
+                409,
+                "SEAT_ALREADY_ASSIGNED",
+            ),
+            (
+                ManageError::Exists {
+                    kind: Kind::Change,
+                    id: "c".into(),
+                },
+                409,
+                "CHANGE_EXISTS",
+            ),
+            (
+                ManageError::SeatLimit {
+                    entitlement: "e".into(),
+                    seats: 2,
+                },
+                409,
+                "SEAT_LIMIT_REACHED",
+            ),
+            (
+                ManageError::SelfApproval("ops".into()),
+                403,
+                "SELF_APPROVAL",
+            ),
+            (
+                ManageError::Decided {
+                    id: "c".into(),
+                    status: "approved".into(),
+                },
+                409,
+                "CHANGE_ALREADY_DECIDED",
+            ),
+            (ManageError::Outdated("e".into()), 409, "CHANGE_OUTDATED"),
+            (ManageError::Conflict, 409, "CONFLICT"),
+            (
+                ManageError::Db(DbError::Unavailable("down".into())),
+                503,
+                "DATABASE_UNAVAILABLE",
+            ),
+        ];
+        for (err, status, code) in cases {
+            assert_eq!(status_and_code(err), (status, code));
+        }
     }
 
     #[test]

@@ -78,7 +78,7 @@ pub async fn reload_policies(
 }
 
 /// Reads an optional JSON body of at most `limit` bytes.
-async fn read_body(
+pub(super) async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,

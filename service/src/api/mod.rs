@@ -3,12 +3,20 @@
 mod activations;
 mod admin;
 mod audit;
+mod changes;
 mod decisions;
 mod devices;
+mod entitlements;
 mod health;
 mod keys;
+pub mod openapi;
 pub(crate) mod paging;
 mod policies;
+mod products;
+mod records;
+mod seats;
+mod tenants;
+mod users;
 
 use actix_web::error::JsonPayloadError;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -19,102 +27,161 @@ use crate::error::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize) {
     cfg.app_data(json_config(body_limit))
         .app_data(query_config())
-        .app_data(path_config())
-        .service(resource("/v1/decisions", "POST").route(web::post().to(decisions::create)))
-        .service(get("/v1/policies/active", policies::active))
-        .service(
-            resource("/v1/admin/policies/reload", "POST")
-                .route(web::post().to(admin::reload_policies)),
-        )
-        .service(get("/v1/audit/policy-versions", audit::list_versions))
-        .service(get(
-            "/v1/audit/policy-versions/{version}",
-            audit::get_version,
-        ))
-        .service(get(
-            "/v1/audit/policy-versions/{from}/diff/{to}",
-            audit::diff_versions,
-        ))
-        .service(get("/v1/audit/decisions", audit::list_decisions))
-        .service(get("/v1/audit/decisions/{seq}", audit::get_decision))
-        .service(get(
-            "/v1/audit/decisions/{seq}/replay",
-            audit::replay_decision,
-        ))
-        .service(get("/v1/audit/events", audit::list_events))
-        .service(resource("/v1/activations", "POST").route(web::post().to(activations::activate)))
-        .service(
-            resource("/v1/activations/offline", "POST")
-                .route(web::post().to(activations::activate_offline)),
-        )
-        .service(
-            resource("/v1/licenses/refresh", "POST").route(web::post().to(activations::refresh)),
-        )
-        .service(get("/v1/revocations", activations::revocations))
-        .service(
-            resource("/v1/admin/tenants/{tenant}/license-keys", "GET, HEAD, POST")
-                .route(web::get().to(devices::list_keys))
-                .route(web::head().to(devices::list_keys))
-                .route(web::post().to(devices::create_key)),
-        )
-        .service(post(
-            "/v1/admin/tenants/{tenant}/license-keys/{key}/revoke",
-            devices::revoke_key,
-        ))
-        .service(get(
-            "/v1/admin/tenants/{tenant}/devices",
-            devices::list_devices,
-        ))
-        .service(get(
-            "/v1/admin/tenants/{tenant}/devices/{device}",
-            devices::get_device,
-        ))
-        .service(post(
-            "/v1/admin/tenants/{tenant}/devices/{device}/deactivate",
-            devices::deactivate,
-        ))
-        .service(post(
-            "/v1/admin/tenants/{tenant}/devices/{device}/revoke",
-            devices::revoke,
-        ))
-        .service(post(
-            "/v1/admin/tenants/{tenant}/devices/{device}/replace",
-            devices::replace,
-        ))
-        .service(get("/.well-known/jwks.json", keys::jwks))
-        .service(get("/healthz", health::healthz))
-        .service(get("/readyz", health::readyz))
-        .service(get("/metrics", health::metrics));
+        .app_data(path_config());
+    register(cfg);
 }
 
-/// A resource that answers other methods than `allow` with a 405 problem and an `Allow`
-/// header.
-fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
-        method_not_allowed(&req, allow)
-    }))
+/// Every route, declared once: the paths and methods here are what actix serves, what a 405's
+/// `Allow` header lists and what [`route_table`] reports to the OpenAPI document's test.
+fn register(cfg: &mut web::ServiceConfig) -> Vec<(String, Vec<&'static str>)> {
+    let t = "/v1/admin/tenants/{tenant}";
+    let e = "/v1/admin/tenants/{tenant}/entitlements/{entitlement}";
+    let routes = [
+        Route::new("/v1/decisions").post(decisions::create),
+        Route::new("/v1/policies/active").get(policies::active),
+        Route::new("/v1/admin/policies/reload").post(admin::reload_policies),
+        Route::new("/v1/admin/tenants")
+            .get(tenants::list_tenants)
+            .post(tenants::create_tenant),
+        Route::new(t)
+            .get(tenants::get_tenant)
+            .patch(tenants::update_tenant),
+        Route::new(&format!("{t}/users"))
+            .get(users::list_users)
+            .post(users::create_user),
+        Route::new(&format!("{t}/entitlements"))
+            .get(entitlements::list_entitlements)
+            .post(entitlements::create_entitlement),
+        Route::new(e)
+            .get(entitlements::get_entitlement)
+            .patch(entitlements::update_entitlement),
+        Route::new(&format!("{e}/seats"))
+            .get(seats::list_seats)
+            .post(seats::assign_seat),
+        Route::new(&format!("{e}/seats/{{user}}")).delete(seats::release_seat),
+        Route::new("/v1/admin/products")
+            .get(products::list_products)
+            .post(products::create_product),
+        Route::new("/v1/admin/products/{product}").get(products::get_product),
+        Route::new("/v1/admin/products/{product}/features").post(products::add_feature),
+        Route::new("/v1/admin/changes").get(changes::list_changes),
+        Route::new("/v1/admin/changes/{id}").get(changes::get_change),
+        Route::new("/v1/admin/changes/{id}/approve").post(changes::approve_change),
+        Route::new("/v1/admin/changes/{id}/reject").post(changes::reject_change),
+        Route::new("/v1/activations").post(activations::activate),
+        Route::new("/v1/activations/offline").post(activations::activate_offline),
+        Route::new("/v1/licenses/refresh").post(activations::refresh),
+        Route::new("/v1/revocations").get(activations::revocations),
+        Route::new(&format!("{t}/license-keys"))
+            .get(devices::list_keys)
+            .post(devices::create_key),
+        Route::new(&format!("{t}/license-keys/{{key}}/revoke")).post(devices::revoke_key),
+        Route::new(&format!("{t}/devices")).get(devices::list_devices),
+        Route::new(&format!("{t}/devices/{{device}}")).get(devices::get_device),
+        Route::new(&format!("{t}/devices/{{device}}/deactivate")).post(devices::deactivate),
+        Route::new(&format!("{t}/devices/{{device}}/revoke")).post(devices::revoke),
+        Route::new(&format!("{t}/devices/{{device}}/replace")).post(devices::replace),
+        Route::new("/v1/audit/policy-versions").get(audit::list_versions),
+        Route::new("/v1/audit/policy-versions/{version}").get(audit::get_version),
+        Route::new("/v1/audit/policy-versions/{from}/diff/{to}").get(audit::diff_versions),
+        Route::new("/v1/audit/decisions").get(audit::list_decisions),
+        Route::new("/v1/audit/decisions/{seq}").get(audit::get_decision),
+        Route::new("/v1/audit/decisions/{seq}/replay").get(audit::replay_decision),
+        Route::new("/v1/audit/events").get(audit::list_events),
+        Route::new("/v1/openapi.json").get(openapi::document),
+        Route::new("/.well-known/jwks.json").get(keys::jwks),
+        Route::new("/healthz").get(health::healthz),
+        Route::new("/readyz").get(health::readyz),
+        Route::new("/metrics").get(health::metrics),
+    ];
+    routes.into_iter().map(|route| route.serve(cfg)).collect()
 }
 
-/// A read-only resource: GET and HEAD.
-fn get<F, Args>(path: &str, handler: F) -> actix_web::Resource
-where
-    F: actix_web::Handler<Args>,
-    Args: actix_web::FromRequest + 'static,
-    F::Output: actix_web::Responder + 'static,
-{
-    resource(path, "GET, HEAD")
-        .route(web::get().to(handler.clone()))
-        .route(web::head().to(handler))
+/// Every registered path with its methods, as [`configure`] serves them.
+pub fn route_table() -> Vec<(String, Vec<&'static str>)> {
+    let mut table = Vec::new();
+    let _app = actix_web::App::new().configure(|cfg| table = register(cfg));
+    table
 }
 
-/// A resource that only takes POST.
-fn post<F, Args>(path: &str, handler: F) -> actix_web::Resource
-where
-    F: actix_web::Handler<Args>,
-    Args: actix_web::FromRequest + 'static,
-    F::Output: actix_web::Responder + 'static,
-{
-    resource(path, "POST").route(web::post().to(handler))
+/// One path and the handlers of its methods; other methods answer 405 with an `Allow` header
+/// that lists these.
+struct Route {
+    path: String,
+    resource: actix_web::Resource,
+    methods: Vec<&'static str>,
+}
+
+impl Route {
+    fn new(path: &str) -> Self {
+        Self {
+            path: path.to_string(),
+            resource: web::resource(path),
+            methods: Vec::new(),
+        }
+    }
+
+    fn with<F, Args>(mut self, method: &'static str, route: actix_web::Route, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        self.resource = self.resource.route(route.to(handler));
+        self.methods.push(method);
+        self
+    }
+
+    /// GET, and HEAD with the same handler.
+    fn get<F, Args>(self, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        self.with("GET", web::get(), handler.clone())
+            .with("HEAD", web::head(), handler)
+    }
+
+    fn post<F, Args>(self, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        self.with("POST", web::post(), handler)
+    }
+
+    fn patch<F, Args>(self, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        self.with("PATCH", web::patch(), handler)
+    }
+
+    fn delete<F, Args>(self, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        self.with("DELETE", web::delete(), handler)
+    }
+
+    /// Registers the resource with its 405 answer; returns its path and methods.
+    fn serve(self, cfg: &mut web::ServiceConfig) -> (String, Vec<&'static str>) {
+        let allow = self.methods.join(", ");
+        cfg.service(
+            self.resource
+                .default_service(web::to(move |req: HttpRequest| {
+                    let allow = allow.clone();
+                    async move { method_not_allowed(&req, &allow) }
+                })),
+        );
+        (self.path, self.methods)
+    }
 }
 
 /// Answers requests that match no route.
@@ -125,7 +192,7 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     ))
 }
 
-fn method_not_allowed(req: &HttpRequest, allow: &'static str) -> HttpResponse {
+fn method_not_allowed(req: &HttpRequest, allow: &str) -> HttpResponse {
     let problem = ApiError::new(
         actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
         "METHOD_NOT_ALLOWED",
@@ -136,10 +203,11 @@ fn method_not_allowed(req: &HttpRequest, allow: &'static str) -> HttpResponse {
         ),
     );
     let mut response = actix_web::ResponseError::error_response(&problem);
-    response.headers_mut().insert(
-        actix_web::http::header::ALLOW,
-        actix_web::http::header::HeaderValue::from_static(allow),
-    );
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(allow) {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::ALLOW, value);
+    }
     response
 }
 

@@ -60,8 +60,9 @@ pub enum LicensingError {
     /// The policies could not evaluate the request (a schema that does not fit).
     #[error("the activation policies could not be evaluated: {0}")]
     Policy(String),
-    #[error("{0}")]
-    NotFound(String),
+    /// A record the request names does not exist; `code` names its kind.
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
@@ -548,9 +549,10 @@ pub fn create_key(
         .count()
         .get_result(conn)?;
     if exists == 0 {
-        return Err(LicensingError::NotFound(format!(
-            "tenant `{tenant}` has no entitlement `{entitlement}`"
-        )));
+        return Err(LicensingError::NotFound {
+            code: "ENTITLEMENT_NOT_FOUND",
+            message: format!("tenant `{tenant}` has no entitlement `{entitlement}`"),
+        });
     }
     let key = keys::generate().map_err(|e| DbError::Query(format!("no randomness: {e}")))?;
     let normalised = keys::normalise(&key).expect("generated keys are well formed");
@@ -605,8 +607,9 @@ pub fn revoke_key(
         .select(LicenseKeyRow::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| {
-            LicensingError::NotFound(format!("tenant `{tenant}` has no licence key `{id}`"))
+        .ok_or_else(|| LicensingError::NotFound {
+            code: "LICENSE_KEY_NOT_FOUND",
+            message: format!("tenant `{tenant}` has no licence key `{id}`"),
         })?;
     if row.status == "revoked" {
         return Err(LicensingError::Conflict(format!(
@@ -669,7 +672,10 @@ fn load_device(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Device
         .select(Device::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| LicensingError::NotFound(format!("tenant `{tenant}` has no device `{id}`")))
+        .ok_or_else(|| LicensingError::NotFound {
+            code: "DEVICE_NOT_FOUND",
+            message: format!("tenant `{tenant}` has no device `{id}`"),
+        })
 }
 
 /// Deactivates (`inactive`, the seat is free and the machine may activate again) or revokes

@@ -251,6 +251,25 @@ impl TestApp {
         .await
     }
 
+    /// A JSON body with `Authorization: Bearer <token>` and any method (PATCH, DELETE).
+    pub async fn send_as(&self, method: &str, token: &str, path: &str, body: &Value) -> Answer {
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {token}");
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header("authorization", auth)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .unwrap();
+        self.call(move |a| answer(a.run(request).unwrap())).await
+    }
+
+    /// PATCH a JSON body with `Authorization: Bearer <token>`.
+    pub async fn patch_as(&self, token: &str, path: &str, body: &Value) -> Answer {
+        self.send_as("PATCH", token, path, body).await
+    }
+
     /// Waits until the decision log holds `count` rows (it is written off the request path).
     pub async fn logged_decisions(&self, count: i64) -> i64 {
         use diesel::QueryDsl;
@@ -282,6 +301,8 @@ impl TestApp {
 
 /// The admin token every test configuration admits.
 pub const ADMIN_TOKEN: &str = "licet_test-admin-token";
+/// A second admin token limited to nothing, to approve what the first one requested.
+pub const SECOND_ADMIN_TOKEN: &str = "licet_test-second-admin-token";
 /// An auditor token limited to nothing.
 pub const AUDITOR_TOKEN: &str = "licet_test-auditor-token";
 /// An admin token limited to the tenant `acme`.
@@ -300,6 +321,7 @@ fn test_tokens() -> Vec<licet::config::TokenConfig> {
         };
     vec![
         token("test-admin", "admin", ADMIN_TOKEN, None),
+        token("second-admin", "admin", SECOND_ADMIN_TOKEN, None),
         token("test-auditor", "auditor", AUDITOR_TOKEN, None),
         token("acme-auditor", "auditor", ACME_AUDITOR_TOKEN, Some("acme")),
         token("acme-admin", "admin", ACME_ADMIN_TOKEN, Some("acme")),

@@ -7,14 +7,14 @@
 //! importing the same file twice changes nothing. Import never deletes: an entry missing from
 //! the file is left as it is.
 
-mod validate;
-mod write;
+pub(crate) mod validate;
+pub(crate) mod write;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::Utc;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::audit::events;
 use crate::db::{DbConnection, DbError};
@@ -40,7 +40,7 @@ pub struct RoleEntry {
     pub description: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProductEntry {
     pub id: String,
@@ -51,21 +51,21 @@ pub struct ProductEntry {
     pub features: Vec<FeatureEntry>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseEntry {
     pub version: String,
     pub released_on: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureEntry {
     pub id: String,
     pub name: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantEntry {
     pub id: String,
@@ -80,7 +80,7 @@ pub struct TenantEntry {
     pub devices: Vec<DeviceEntry>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserEntry {
     pub id: String,
@@ -92,7 +92,7 @@ pub struct UserEntry {
     pub roles: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntitlementEntry {
     pub id: String,
@@ -111,7 +111,7 @@ pub struct EntitlementEntry {
     pub status: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceEntry {
     pub id: String,
@@ -228,7 +228,7 @@ impl fmt::Display for Summary {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Change {
+pub(crate) enum Change {
     Created,
     Updated,
     Unchanged,

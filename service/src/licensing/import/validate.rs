@@ -6,14 +6,16 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::{EntitlementEntry, ImportFile, Issue};
+use super::{
+    EntitlementEntry, FeatureEntry, ImportFile, Issue, ProductEntry, TenantEntry, UserEntry,
+};
 use crate::db::DbConnection;
 use crate::db::schema::*;
 use crate::licensing::version::ProductVersion;
 
 /// Ids already in the database that an import file may refer to.
 #[derive(Debug, Default)]
-pub(super) struct Known {
+pub(crate) struct Known {
     roles: HashSet<String>,
     features: HashMap<String, String>,
     products: HashSet<String>,
@@ -23,6 +25,34 @@ pub(super) struct Known {
 }
 
 impl Known {
+    /// The roles, products and features: what one record written through the admin API may
+    /// refer to. Entitlements and fingerprints are left empty.
+    pub(crate) fn catalogue(conn: &mut DbConnection) -> Result<Self, diesel::result::Error> {
+        Ok(Self {
+            roles: roles::table
+                .select(roles::id)
+                .load(conn)?
+                .into_iter()
+                .collect(),
+            features: features::table
+                .select((features::id, features::product_id))
+                .load::<(String, String)>(conn)?
+                .into_iter()
+                .collect(),
+            products: products::table
+                .select(products::id)
+                .load(conn)?
+                .into_iter()
+                .collect(),
+            ..Self::default()
+        })
+    }
+
+    /// The product a known feature belongs to.
+    pub(crate) fn feature_owner(&self, feature: &str) -> Option<&str> {
+        self.features.get(feature).map(String::as_str)
+    }
+
     pub(super) fn load(conn: &mut DbConnection) -> Result<Self, diesel::result::Error> {
         Ok(Self {
             roles: roles::table
@@ -55,7 +85,10 @@ impl Known {
     }
 }
 
-const ENTITLEMENT_MODELS: [&str; 3] = ["named_user", "device", "floating"];
+/// The licensing models an entitlement may have.
+pub const ENTITLEMENT_MODELS: [&str; 3] = ["named_user", "device", "floating"];
+/// The states of a tenant.
+pub const TENANT_STATUSES: [&str; 2] = ["active", "suspended"];
 
 struct Checker {
     issues: Vec<Issue>,
@@ -163,32 +196,10 @@ pub(super) fn validate(data: &ImportFile, known: &Known) -> Vec<Issue> {
     let mut seen_features = HashSet::new();
     for product in &data.products {
         let entry = format!("product `{}`", product.id);
-        c.id(&entry, "id", &product.id);
         c.unique(&mut seen_products, &entry, "id", &product.id);
         product_ids.insert(&product.id);
-        let mut seen_releases = HashSet::new();
-        for release in &product.releases {
-            c.version(&entry, "releases.version", Some(&release.version));
-            c.unique(
-                &mut seen_releases,
-                &entry,
-                "releases.version",
-                &release.version,
-            );
-        }
+        check_product(&mut c, product, known, &mut seen_features);
         for feature in &product.features {
-            let entry = format!("product `{}`, feature `{}`", product.id, feature.id);
-            c.id(&entry, "id", &feature.id);
-            c.unique(&mut seen_features, &entry, "id", &feature.id);
-            if let Some(owner) = known.features.get(&feature.id)
-                && owner != &product.id
-            {
-                c.fail(
-                    &entry,
-                    "id",
-                    format!("feature already belongs to product `{owner}`"),
-                );
-            }
             feature_product.insert(&feature.id, &product.id);
         }
     }
@@ -196,30 +207,14 @@ pub(super) fn validate(data: &ImportFile, known: &Known) -> Vec<Issue> {
     let mut seen_tenants = HashSet::new();
     for tenant in &data.tenants {
         let entry = format!("tenant `{}`", tenant.id);
-        c.id(&entry, "id", &tenant.id);
+        check_tenant(&mut c, tenant);
         c.unique(&mut seen_tenants, &entry, "id", &tenant.id);
-        c.one_of(&entry, "status", &tenant.status, &["active", "suspended"]);
 
         let mut seen_users = HashSet::new();
         for user in &tenant.users {
             let entry = format!("tenant `{}`, user `{}`", tenant.id, user.id);
-            c.id(&entry, "id", &user.id);
+            check_user(&mut c, &entry, user, &role_ids);
             c.unique(&mut seen_users, &entry, "id", &user.id);
-            c.one_of(&entry, "status", &user.status, &["active", "blocked"]);
-            if let Some(email) = &user.email
-                && !email.contains('@')
-            {
-                c.fail(
-                    &entry,
-                    "email",
-                    format!("`{email}` is not an e-mail address"),
-                );
-            }
-            for role in &user.roles {
-                if !role_ids.contains(role.as_str()) {
-                    c.fail(&entry, "roles", format!("role `{role}` is not defined"));
-                }
-            }
         }
 
         let mut entitlement_ids: HashSet<&str> = known
@@ -283,6 +278,121 @@ pub(super) fn validate(data: &ImportFile, known: &Known) -> Vec<Issue> {
             }
         }
     }
+    c.issues
+}
+
+fn check_tenant(c: &mut Checker, tenant: &TenantEntry) {
+    let entry = format!("tenant `{}`", tenant.id);
+    c.id(&entry, "id", &tenant.id);
+    c.one_of(&entry, "status", &tenant.status, &TENANT_STATUSES);
+}
+
+fn check_user(c: &mut Checker, entry: &str, user: &UserEntry, role_ids: &HashSet<&str>) {
+    c.id(entry, "id", &user.id);
+    c.one_of(entry, "status", &user.status, &["active", "blocked"]);
+    if let Some(email) = &user.email
+        && !email.contains('@')
+    {
+        c.fail(
+            entry,
+            "email",
+            format!("`{email}` is not an e-mail address"),
+        );
+    }
+    for role in &user.roles {
+        if !role_ids.contains(role.as_str()) {
+            c.fail(entry, "roles", format!("role `{role}` is not defined"));
+        }
+    }
+}
+
+/// A product, its releases and its features; a feature may not move to another product.
+fn check_product<'a>(
+    c: &mut Checker,
+    product: &'a ProductEntry,
+    known: &Known,
+    seen_features: &mut HashSet<&'a str>,
+) {
+    let entry = format!("product `{}`", product.id);
+    c.id(&entry, "id", &product.id);
+    let mut seen_releases = HashSet::new();
+    for release in &product.releases {
+        c.version(&entry, "releases.version", Some(&release.version));
+        c.unique(
+            &mut seen_releases,
+            &entry,
+            "releases.version",
+            &release.version,
+        );
+    }
+    for feature in &product.features {
+        let entry = format!("product `{}`, feature `{}`", product.id, feature.id);
+        check_feature(c, &entry, &product.id, feature, known);
+        c.unique(seen_features, &entry, "id", &feature.id);
+    }
+}
+
+fn check_feature(
+    c: &mut Checker,
+    entry: &str,
+    product: &str,
+    feature: &FeatureEntry,
+    known: &Known,
+) {
+    c.id(entry, "id", &feature.id);
+    if let Some(owner) = known.features.get(&feature.id)
+        && owner != product
+    {
+        c.fail(
+            entry,
+            "id",
+            format!("feature already belongs to product `{owner}`"),
+        );
+    }
+}
+
+/// Checks one tenant's own fields, as the admin API writes it.
+pub(crate) fn tenant(entry: &TenantEntry) -> Vec<Issue> {
+    let mut c = Checker { issues: Vec::new() };
+    check_tenant(&mut c, entry);
+    c.issues
+}
+
+/// Checks one product with its releases and features, as the admin API writes it.
+pub(crate) fn product(entry: &ProductEntry, known: &Known) -> Vec<Issue> {
+    let mut c = Checker { issues: Vec::new() };
+    check_product(&mut c, entry, known, &mut HashSet::new());
+    c.issues
+}
+
+/// Checks one feature added to `product`.
+pub(crate) fn feature(product: &str, entry: &FeatureEntry, known: &Known) -> Vec<Issue> {
+    let mut c = Checker { issues: Vec::new() };
+    let name = format!("product `{product}`, feature `{}`", entry.id);
+    check_feature(&mut c, &name, product, entry, known);
+    c.issues
+}
+
+/// Checks one user of `tenant`.
+pub(crate) fn user(tenant: &str, entry: &UserEntry, known: &Known) -> Vec<Issue> {
+    let mut c = Checker { issues: Vec::new() };
+    let roles: HashSet<&str> = known.roles.iter().map(String::as_str).collect();
+    let name = format!("tenant `{tenant}`, user `{}`", entry.id);
+    check_user(&mut c, &name, entry, &roles);
+    c.issues
+}
+
+/// Checks one entitlement of `tenant` against the stored catalogue.
+pub(crate) fn entitlement(tenant: &str, entry: &EntitlementEntry, known: &Known) -> Vec<Issue> {
+    let mut c = Checker { issues: Vec::new() };
+    let products: HashSet<&str> = known.products.iter().map(String::as_str).collect();
+    let features: HashMap<&str, &str> = known
+        .features
+        .iter()
+        .map(|(f, p)| (f.as_str(), p.as_str()))
+        .collect();
+    let name = format!("tenant `{tenant}`, entitlement `{}`", entry.id);
+    check_entitlement(&mut c, &name, entry, &products, &features);
     c.issues
 }
 

@@ -81,8 +81,11 @@ fn plan<T: Stamped>(existing: Option<T>, fresh: T) -> Plan<T> {
 
 /// The changes an import made, as audit events without an actor yet.
 #[derive(Debug, Default)]
-pub(super) struct ChangeLog {
+pub(crate) struct ChangeLog {
     pub events: Vec<NewEvent>,
+    /// Names actions after the object (`entitlement.update`) rather than the import
+    /// (`import.update`): set for changes made through the admin API.
+    pub by_object: bool,
 }
 
 impl ChangeLog {
@@ -95,13 +98,14 @@ impl ChangeLog {
         after: &T,
     ) {
         let json = |v: &T| serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+        let verb = if before.is_some() { "update" } else { "create" };
+        let source = if self.by_object {
+            object_type
+        } else {
+            "import"
+        };
         self.events.push(NewEvent {
-            action: if before.is_some() {
-                "import.update"
-            } else {
-                "import.create"
-            }
-            .into(),
+            action: format!("{source}.{verb}"),
             object_type: object_type.into(),
             tenant: tenant.map(str::to_string),
             object_id: object_id.into(),
@@ -201,7 +205,7 @@ pub(super) fn write(
     Ok(summary)
 }
 
-fn write_product(
+pub(crate) fn write_product(
     conn: &mut DbConnection,
     entry: &ProductEntry,
     now: NaiveDateTime,
@@ -269,7 +273,7 @@ fn write_product(
     Ok(())
 }
 
-fn write_tenant(
+pub(crate) fn write_tenant(
     conn: &mut DbConnection,
     entry: &TenantEntry,
     now: NaiveDateTime,
@@ -304,7 +308,7 @@ fn write_tenant(
     Ok(())
 }
 
-fn write_user(
+pub(crate) fn write_user(
     conn: &mut DbConnection,
     tenant: &str,
     entry: &UserEntry,
@@ -372,7 +376,7 @@ fn write_user(
     Ok(with_set_change(change, changed))
 }
 
-fn write_entitlement(
+pub(crate) fn write_entitlement(
     conn: &mut DbConnection,
     tenant: &str,
     entry: &EntitlementEntry,

@@ -1,0 +1,143 @@
+//! `GET /v1/openapi.json`: the OpenAPI 3.1 document of this API, hand-written in
+//! `service/openapi.json` and compiled in.
+//!
+//! A test compares the document with the routes [`super::configure`] registers, in both
+//! directions, so that a route cannot be added or removed without the document following.
+
+use actix_web::HttpResponse;
+
+/// The document, as kept in the repository.
+pub const DOCUMENT: &str = include_str!("../../openapi.json");
+
+/// `GET /v1/openapi.json`
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(DOCUMENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    use super::*;
+
+    const METHODS: [&str; 7] = ["get", "put", "post", "delete", "options", "head", "patch"];
+
+    fn document() -> Value {
+        serde_json::from_str(DOCUMENT).expect("service/openapi.json is not valid JSON")
+    }
+
+    /// (METHOD, path) of every operation in the document.
+    fn documented(doc: &Value) -> BTreeSet<(String, String)> {
+        let mut found = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("`paths` is an object") {
+            for method in METHODS {
+                if item.get(method).is_some() {
+                    found.insert((method.to_ascii_uppercase(), path.clone()));
+                }
+            }
+        }
+        found
+    }
+
+    /// (METHOD, path) of every registered route; HEAD goes with GET and is left out.
+    fn registered() -> BTreeSet<(String, String)> {
+        let mut found = BTreeSet::new();
+        for (path, methods) in crate::api::route_table() {
+            for method in methods.into_iter().filter(|m| *m != "HEAD") {
+                found.insert((method.to_string(), path.clone()));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn every_registered_route_is_documented_and_every_documented_route_is_registered() {
+        let (doc, served) = (documented(&document()), registered());
+        let undocumented: Vec<_> = served.difference(&doc).collect();
+        assert!(
+            undocumented.is_empty(),
+            "routes missing from service/openapi.json: {undocumented:?}"
+        );
+        let unserved: Vec<_> = doc.difference(&served).collect();
+        assert!(
+            unserved.is_empty(),
+            "documented routes that configure() does not register: {unserved:?}"
+        );
+    }
+
+    #[test]
+    fn every_operation_declares_its_path_parameters_and_answers() {
+        let doc = document();
+        assert!(
+            doc["openapi"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("3.1."))
+        );
+        let mut ids = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let wanted: BTreeSet<&str> = path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+                .collect();
+            for method in METHODS {
+                let Some(op) = item.get(method) else { continue };
+                let declared: BTreeSet<&str> = [&item["parameters"], &op["parameters"]]
+                    .into_iter()
+                    .filter_map(Value::as_array)
+                    .flatten()
+                    .map(|p| resolve(&doc, p))
+                    .filter(|p| p["in"] == "path")
+                    .filter_map(|p| p["name"].as_str())
+                    .collect();
+                assert_eq!(declared, wanted, "{method} {path}: path parameters");
+                assert!(
+                    op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                    "{method} {path}: no responses"
+                );
+                let id = op["operationId"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{method} {path}: no operationId"));
+                assert!(
+                    ids.insert(id.to_string()),
+                    "operationId `{id}` is used twice"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        let doc = document();
+        let mut refs = Vec::new();
+        collect_refs(&doc, &mut refs);
+        assert!(!refs.is_empty());
+        for r in refs {
+            let target = r.strip_prefix('#').map(|p| doc.pointer(p));
+            assert!(matches!(target, Some(Some(_))), "`{r}` does not resolve");
+        }
+    }
+
+    fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
+        match value["$ref"].as_str().and_then(|r| r.strip_prefix('#')) {
+            Some(pointer) => doc.pointer(pointer).unwrap_or(&Value::Null),
+            None => value,
+        }
+    }
+
+    fn collect_refs(value: &Value, refs: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    refs.push(r.clone());
+                }
+                map.values().for_each(|v| collect_refs(v, refs));
+            }
+            Value::Array(items) => items.iter().for_each(|v| collect_refs(v, refs)),
+            _ => {}
+        }
+    }
+}

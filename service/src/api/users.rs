@@ -1,0 +1,51 @@
+//! `/v1/admin/tenants/{tenant}/users`: a tenant's users.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Map, Value};
+
+use super::records::{PageQuery, author, list, may_touch, noted};
+use crate::error::ApiError;
+use crate::identity::{Role, authorize};
+use crate::licensing::import::UserEntry;
+use crate::licensing::manage::users;
+use crate::state::AppState;
+
+/// `GET /v1/admin/tenants/{tenant}/users`
+pub async fn list_users(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state.config.access, Role::Auditor)?;
+    let tenant = path.into_inner();
+    may_touch(&caller, &tenant)?;
+    let page = query.into_inner().page()?;
+    let p = page.clone();
+    let items = state
+        .db
+        .run(move |conn| users::list(conn, &tenant, &p))
+        .await?;
+    Ok(list(&items, &page, |u| u.id.clone()))
+}
+
+/// `POST /v1/admin/tenants/{tenant}/users`: 201 with the user.
+pub async fn create_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state.config.access, Role::Admin)?;
+    let tenant = path.into_inner();
+    may_touch(&caller, &tenant)?;
+    let noted = noted::<UserEntry>(body)?;
+    let by = author(&req, &caller, noted.reason, noted.ticket);
+    let entry = noted.body;
+    let view = state
+        .db
+        .run(move |conn| users::create(conn, &tenant, entry, &by))
+        .await?;
+    state.cache.invalidate_all();
+    Ok(HttpResponse::Created().json(view))
+}
