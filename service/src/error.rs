@@ -27,7 +27,7 @@ pub struct ApiError {
     /// Every individual problem, when there are several (a refused policy bundle).
     pub errors: Vec<String>,
     /// Stable codes of every reason a request was refused, when there are several at once.
-    pub reasons: Vec<&'static str>,
+    pub reasons: Vec<String>,
     /// Seconds after which a refused request may be tried again (`Retry-After`).
     pub retry_after: Option<u64>,
 }
@@ -42,8 +42,8 @@ struct ProblemBody<'a> {
     detail: &'a str,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     errors: &'a [String],
-    #[serde(skip_serializing_if = "<[&str]>::is_empty")]
-    reasons: &'a [&'static str],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    reasons: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after_seconds: Option<u64>,
 }
@@ -61,7 +61,7 @@ impl ApiError {
     }
 
     /// The same problem, naming the stable code of every reason.
-    pub fn with_reasons(mut self, reasons: Vec<&'static str>) -> Self {
+    pub fn with_reasons(mut self, reasons: Vec<String>) -> Self {
         self.reasons = reasons;
         self
     }
@@ -170,8 +170,7 @@ impl From<LicensingError> for ApiError {
             }
             LicensingError::KeyUnknown => ApiError::not_found("LICENSE_KEY_UNKNOWN", message),
             LicensingError::Refused(reasons) => {
-                let (codes, messages): (Vec<&'static str>, Vec<String>) =
-                    reasons.into_iter().unzip();
+                let (codes, messages): (Vec<String>, Vec<String>) = reasons.into_iter().unzip();
                 ApiError::new(
                     StatusCode::FORBIDDEN,
                     "ACTIVATION_REFUSED",

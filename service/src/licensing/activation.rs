@@ -41,7 +41,7 @@ pub enum LicensingError {
     KeyUnknown,
     /// One or more reasons, all reported at once.
     #[error("{}", .0.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("; "))]
-    Refused(Vec<(&'static str, String)>),
+    Refused(Vec<(String, String)>),
     #[error(
         "all {limit} device seat(s) of entitlement `{entitlement}` are taken; deactivate a device first"
     )]
@@ -227,30 +227,9 @@ fn decide(
     let reasons = evaluation
         .reasons
         .iter()
-        .map(|code| (reason_code(code), explain(code)))
+        .map(|code| (code.clone(), explain(code)))
         .collect();
     Err(LicensingError::Refused(reasons))
-}
-
-/// The codes the shipped policies give, as constants; a code from a custom policy is reported
-/// as `POLICY_REFUSED` in `reasons`, with the code itself in the message.
-fn reason_code(code: &str) -> &'static str {
-    const KNOWN: [&str; 10] = [
-        "LICENSE_KEY_REVOKED",
-        "TENANT_SUSPENDED",
-        "TENANT_MISMATCH",
-        "ENTITLEMENT_SUSPENDED",
-        "ENTITLEMENT_NOT_STARTED",
-        "ENTITLEMENT_EXPIRED",
-        "DEVICE_REVOKED",
-        "DEVICE_INACTIVE",
-        "DEVICE_NOT_ACTIVATED",
-        "DEVICE_LIMIT_REACHED",
-    ];
-    KNOWN
-        .into_iter()
-        .find(|k| *k == code)
-        .unwrap_or("POLICY_REFUSED")
 }
 
 fn device_by_fingerprint(

@@ -35,8 +35,8 @@ pub struct Case {
 pub(super) enum Ask {
     /// May the principal use a feature?
     Use {
-        principal: PrincipalView,
-        query: Query,
+        principal: Box<PrincipalView>,
+        query: Box<Query>,
         product: String,
     },
     /// May a device take or keep a seat of an entitlement?
@@ -113,8 +113,8 @@ pub(super) fn case(
                     )
                 })?;
             Ask::Use {
-                principal: principal(spec, &world.principals, &entitlements)?,
-                query,
+                principal: Box::new(principal(spec, &world.principals, &entitlements)?),
+                query: Box::new(query),
                 product,
             }
         }
