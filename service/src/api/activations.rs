@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::licensing::activation::{self, ActivationInput, Grant, LicensingError};
-use crate::licensing::keys;
+use crate::licensing::keys::{self, TypedKey};
 use crate::licensing::license_file::{
     self, LICENSE_LABEL, LicenseClaims, Mode, REQUEST_LABEL, REVOCATIONS_LABEL,
 };
@@ -30,7 +30,7 @@ const MAX_METADATA_BYTES: usize = 4096;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActivationBody {
-    license_key: String,
+    license_key: TypedKey,
     fingerprint: String,
     name: Option<String>,
     metadata: Option<serde_json::Map<String, Value>>,
@@ -40,7 +40,7 @@ pub struct ActivationBody {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshBody {
-    license_key: String,
+    license_key: TypedKey,
     fingerprint: String,
 }
 
@@ -56,7 +56,7 @@ pub struct OfflineBody {
 #[serde(deny_unknown_fields)]
 struct OfflineRequest {
     v: u32,
-    license_key: String,
+    license_key: TypedKey,
     fingerprint: String,
     nonce: String,
     name: Option<String>,
@@ -335,9 +335,9 @@ fn count(state: &AppState, kind: &str, result: &Result<HttpResponse, ApiError>) 
 }
 
 /// Counts an attempt against the key's rate limit.
-fn limit(state: &AppState, typed_key: &str) -> Result<(), ApiError> {
-    let Some(normalised) = keys::normalise(typed_key) else {
-        return Err(LicensingError::KeyMalformed(typed_key.chars().take(3).collect()).into());
+fn limit(state: &AppState, typed_key: &TypedKey) -> Result<(), ApiError> {
+    let Some(normalised) = keys::normalise(typed_key.as_str()) else {
+        return Err(LicensingError::KeyMalformed(activation::mask(typed_key.as_str())).into());
     };
     state
         .key_limiter

@@ -5,6 +5,9 @@
 //! normalised key is stored; the key itself is shown once, when it is made. Lookups ignore
 //! case, spaces and dashes, so a key read over the phone still matches.
 
+use std::fmt;
+
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 /// The 32 symbols of a key: letters without `I` and `O`, digits without `0` and `1`.
@@ -12,6 +15,29 @@ pub const ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 /// Symbols per group, and groups per key.
 const GROUP: usize = 5;
 const GROUPS: usize = 5;
+
+/// A licence key as a customer typed it. It is a secret: `Debug` shows its first three
+/// characters only, so a logged request never carries a usable key.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct TypedKey(String);
+
+impl TypedKey {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TypedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let start: String = self.0.chars().take(3).collect();
+        write!(f, "TypedKey(\"{start}…\")")
+    }
+}
 
 /// A key as typed, reduced to its symbols; `None` when it cannot be a key.
 pub fn normalise(typed: &str) -> Option<String> {
@@ -84,6 +110,13 @@ mod tests {
             hash(&normalise(key).unwrap())
         );
         assert_eq!(hint("K7MQ2XWR4TABCDEFGH23456PQ"), "456PQ");
+    }
+
+    #[test]
+    fn a_typed_key_never_shows_whole_in_debug_output() {
+        let key = TypedKey::new("K7MQ2-XWR4T-ABCDE-FGH23-456PQ");
+        assert_eq!(format!("{key:?}"), "TypedKey(\"K7M…\")");
+        assert_eq!(key.as_str(), "K7MQ2-XWR4T-ABCDE-FGH23-456PQ");
     }
 
     #[test]
