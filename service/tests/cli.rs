@@ -189,7 +189,7 @@ fn policy_check_prints_the_version_of_the_shipped_bundle() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.starts_with("ok: 14 policies in 6 files, version sha256:"),
+        stdout.starts_with("ok: 25 policies in 7 files, version sha256:"),
         "{stdout}"
     );
 }
@@ -245,7 +245,7 @@ fn policy_check_warns_about_a_policy_that_can_never_apply_and_succeeds() {
     assert!(
         lines
             .next()
-            .is_some_and(|l| l.starts_with("ok: 15 policies in 7 files, version sha256:")),
+            .is_some_and(|l| l.starts_with("ok: 26 policies in 8 files, version sha256:")),
         "{stdout}"
     );
 }
@@ -269,7 +269,7 @@ fn policy_test_runs_the_shipped_suites_and_prints_one_line_per_case() {
         stdout.contains("\nok    term.yaml         the last second of grace is allowed in grace\n"),
         "{stdout}"
     );
-    assert!(stdout.ends_with("\n46 passed, 0 failed\n"), "{stdout}");
+    assert!(stdout.ends_with("\n61 passed, 0 failed\n"), "{stdout}");
 }
 
 const WRONG: &str = r#"
@@ -390,7 +390,7 @@ fn policy_test_finds_the_suites_inside_the_configured_policy_folder() {
     let out = run(dir.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert!(
-        text(&out.stdout).ends_with("\n46 passed, 0 failed\n"),
+        text(&out.stdout).ends_with("\n61 passed, 0 failed\n"),
         "{}",
         text(&out.stdout)
     );

@@ -123,7 +123,7 @@ async fn replay_and_diff(backend: Backend) {
         .await;
     let files = stored.body["files"].as_array().unwrap();
     assert_eq!(files[0]["path"], "schema/licet.cedarschema");
-    assert_eq!(files.len(), 7);
+    assert_eq!(files.len(), 8);
     let diff = app
         .get_as(
             AUDITOR_TOKEN,
