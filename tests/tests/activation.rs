@@ -565,7 +565,20 @@ async fn admin_routes_check_role_and_tenant() {
     let gone = app
         .get_as(AUDITOR_TOKEN, "/v1/admin/tenants/acme/devices/nope")
         .await;
-    assert_eq!(gone.status, 404);
+    assert_eq!(
+        (gone.status, gone.body["code"].as_str()),
+        (404, Some("DEVICE_NOT_FOUND"))
+    );
+    for list in ["devices", "license-keys"] {
+        let unknown = app
+            .get_as(AUDITOR_TOKEN, &format!("/v1/admin/tenants/nobody/{list}"))
+            .await;
+        assert_eq!(
+            (unknown.status, unknown.body["code"].as_str()),
+            (404, Some("TENANT_NOT_FOUND")),
+            "{list}"
+        );
+    }
 }
 
 /// The whole offline path with licet-client: request, upload, install; then the installed

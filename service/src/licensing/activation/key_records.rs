@@ -124,7 +124,8 @@ pub fn list_keys(
     entitlement: Option<&str>,
     after: Option<&str>,
     limit: i64,
-) -> Result<Vec<LicenseKeyRow>, DbError> {
+) -> Result<Vec<LicenseKeyRow>, LicensingError> {
+    known_tenant(conn, tenant)?;
     let mut query = license_keys::table
         .filter(license_keys::tenant_id.eq(tenant))
         .select(LicenseKeyRow::as_select())

@@ -5,9 +5,9 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use serde_json::json;
 
+use crate::db::DbConnection;
 use crate::db::models::{Device, DeviceEvent};
 use crate::db::schema::{device_events, devices};
-use crate::db::{DbConnection, DbError};
 
 use super::revocation_list::publish;
 use super::*;
@@ -222,7 +222,8 @@ pub fn list_devices(
     conn: &mut DbConnection,
     tenant: &str,
     filter: &DeviceFilter,
-) -> Result<Vec<Device>, DbError> {
+) -> Result<Vec<Device>, LicensingError> {
+    known_tenant(conn, tenant)?;
     let mut query = devices::table
         .filter(devices::tenant_id.eq(tenant))
         .select(Device::as_select())

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 use crate::audit::events::{self, NewEvent};
 use crate::db::models::{Device, NewDeviceEvent};
-use crate::db::schema::{device_events, devices};
+use crate::db::schema::{device_events, devices, tenants};
 use crate::db::{DbConnection, DbError};
 use crate::licensing::keys::TypedKey;
 use crate::licensing::license_file::Terms;
@@ -167,6 +167,22 @@ fn audit(
             request_id: actor.request_id.clone(),
         }],
     )
+}
+
+/// Refuses a tenant that does not exist, so that a list of an unknown tenant is a 404 rather
+/// than an empty page.
+fn known_tenant(conn: &mut DbConnection, tenant: &str) -> Result<(), LicensingError> {
+    let found: i64 = tenants::table
+        .filter(tenants::id.eq(tenant))
+        .count()
+        .get_result(conn)?;
+    if found == 0 {
+        return Err(LicensingError::NotFound {
+            code: "TENANT_NOT_FOUND",
+            message: format!("no tenant `{tenant}`"),
+        });
+    }
+    Ok(())
 }
 
 /// The public view of a device, for answers and audit events.
