@@ -691,3 +691,118 @@ async fn offline_round_trip_with_licet_client_on_sqlite() {
 async fn offline_round_trip_with_licet_client_on_postgres() {
     offline_round_trip_with_licet_client(Backend::Postgres).await;
 }
+
+/// The revocation list follows every way a device leaves service, and forgets a machine that
+/// is back in service.
+async fn revocations_follow_imports_reactivations_and_key_revocations(backend: Backend) {
+    let app = app_with_contract(backend).await;
+    let (key, key_id) = new_key(&app, "ent-two").await;
+    let first = activate(&app, &key, "sha256:aaaa").await;
+    let device = first.body["device"]["id"].as_str().unwrap().to_string();
+    let entries = |list: &common::Answer| -> Vec<(String, String)> {
+        list.body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["kind"].as_str().unwrap().to_string(),
+                    e["id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+
+    // Deactivated, then activated again at once: while inactive it is listed, once back it
+    // is not, so the file it just received is not refused for being issued in the same second.
+    let off = format!("/v1/admin/tenants/acme/devices/{device}/deactivate");
+    assert_eq!(app.post_as(ADMIN_TOKEN, &off, &json!({})).await.status, 200);
+    let listed = app.get("/v1/revocations?tenant=acme").await;
+    assert_eq!(entries(&listed), [("device".to_string(), device.clone())]);
+    assert_eq!(activate(&app, &key, "sha256:aaaa").await.status, 201);
+    assert_eq!(entries(&app.get("/v1/revocations?tenant=acme").await), []);
+
+    // An import that revokes a device lists it too, as does a device imported as revoked.
+    app.import_text(&format!(
+        "tenants:\n  - id: acme\n    name: Acme Engineering\n    devices:\n      - {{ id: {device}, fingerprint: \"sha256:aaaa\", name: bench, entitlement: ent-two, status: revoked }}\n      - {{ id: d-stolen, fingerprint: \"sha256:5701e\", name: Stolen laptop, status: revoked }}\n"
+    ))
+    .await;
+    let listed = entries(&app.get("/v1/revocations?tenant=acme").await);
+    assert!(
+        listed.contains(&("device".to_string(), device.clone())),
+        "{listed:?}"
+    );
+    assert!(
+        listed.contains(&("device".to_string(), "d-stolen".to_string())),
+        "{listed:?}"
+    );
+
+    // Revoking a key takes the machines it activated out of service at once.
+    let second = activate(&app, &key, "sha256:bbbb").await;
+    assert_eq!(second.status, 201, "{}", second.text);
+    let other = second.body["device"]["id"].as_str().unwrap().to_string();
+    let request = device_request("acme", &other, "cad.view", "2.4.1", "prod");
+    assert_eq!(app.decide(&request).await.body["decision"], "allow");
+    let revoked = app
+        .post_as(
+            ADMIN_TOKEN,
+            &format!("/v1/admin/tenants/acme/license-keys/{key_id}/revoke"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    assert_eq!(
+        app.decide(&request).await.body["reasons"],
+        json!(["DEVICE_INACTIVE"])
+    );
+    let seen = app
+        .get_as(
+            AUDITOR_TOKEN,
+            &format!("/v1/admin/tenants/acme/devices/{other}"),
+        )
+        .await;
+    assert_eq!(seen.body["status"], "inactive");
+    assert_eq!(
+        seen.body["history"][1]["detail"]["reason"],
+        "licence key revoked"
+    );
+}
+
+#[actix_web::test]
+async fn revocations_follow_imports_reactivations_and_key_revocations_on_sqlite() {
+    revocations_follow_imports_reactivations_and_key_revocations(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn revocations_follow_imports_reactivations_and_key_revocations_on_postgres() {
+    revocations_follow_imports_reactivations_and_key_revocations(Backend::Postgres).await;
+}
+
+#[actix_web::test]
+async fn names_with_control_characters_and_unknown_statuses_are_refused() {
+    let app = app_with_contract(Backend::Sqlite).await;
+    let (key, _) = new_key(&app, "ent-two").await;
+    let answer = app
+        .post_json(
+            "/v1/activations",
+            &json!({ "license_key": key, "fingerprint": "sha256:aaaa", "name": "a\u{0}b\nc" }),
+        )
+        .await;
+    assert_eq!(
+        (answer.status, answer.body["code"].as_str()),
+        (422, Some("INVALID_REQUEST"))
+    );
+    assert!(
+        answer.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("control characters")
+    );
+    let listed = app
+        .get_as(AUDITOR_TOKEN, "/v1/admin/tenants/acme/devices?status=weird")
+        .await;
+    assert_eq!(
+        (listed.status, listed.body["code"].as_str()),
+        (400, Some("INVALID_QUERY"))
+    );
+}

@@ -368,6 +368,9 @@ fn check_name(name: Option<&str>) -> Result<(), ApiError> {
         Some(n) if n.trim().is_empty() || n.chars().count() > MAX_NAME => Err(invalid(format!(
             "`name` must be 1 to {MAX_NAME} characters when given"
         ))),
+        Some(n) if n.chars().any(char::is_control) => Err(invalid(
+            "`name` must not hold control characters (line breaks, tabs, NUL)".into(),
+        )),
         _ => Ok(()),
     }
 }

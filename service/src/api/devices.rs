@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::admin::{ChangeNote, read_note};
-use super::paging::{limit, next_after, number};
+use super::paging::{invalid_query, limit, next_after, number};
 use crate::db::models::{Device, DeviceEvent};
 use crate::error::ApiError;
 use crate::identity::{Caller, Role, authorize};
@@ -135,6 +135,8 @@ pub async fn revoke_key(
             })
         })
         .await?;
+    // The key's devices were deactivated: decisions see it at once.
+    state.cache.invalidate_all();
     Ok(HttpResponse::Ok().json(activation::key_json(&row)))
 }
 
@@ -159,7 +161,7 @@ pub async fn list_devices(
     let query = query.into_inner();
     let filter = DeviceFilter {
         entitlement: query.entitlement,
-        status: query.status,
+        status: device_status(query.status)?,
         after: query.after,
         limit: limit(number("limit", query.limit)?)?,
     };
@@ -171,6 +173,16 @@ pub async fn list_devices(
     let next = next_after(&rows, page, |d| d.id.clone());
     let items: Vec<Value> = rows.iter().map(activation::device_json).collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next": next })))
+}
+
+/// The `status` filter, checked: a misspelt status would otherwise match nothing silently.
+fn device_status(status: Option<String>) -> Result<Option<String>, ApiError> {
+    match status.as_deref() {
+        None | Some("active" | "inactive" | "revoked") => Ok(status),
+        Some(other) => Err(invalid_query(format!(
+            "`status` must be `active`, `inactive` or `revoked`, not `{other}`"
+        ))),
+    }
 }
 
 /// `GET …/devices/{device}`: the device and every event in its life.

@@ -122,11 +122,16 @@ fn decide(
         ),
         "ENTITLEMENT_SUSPENDED" => format!("entitlement `{}` is {}", row.id, row.status),
         "ENTITLEMENT_NOT_STARTED" => {
-            format!("entitlement `{}` starts at {}Z", row.id, row.starts_at)
+            format!(
+                "entitlement `{}` starts at {}",
+                row.id,
+                rfc3339(row.starts_at)
+            )
         }
         "ENTITLEMENT_EXPIRED" => format!(
-            "entitlement `{}` ended at {}Z and its grace period is over",
-            row.id, row.expires_at
+            "entitlement `{}` ended at {} and its grace period is over",
+            row.id,
+            rfc3339(row.expires_at)
         ),
         "DEVICE_REVOKED" => format!("device `{}` has been revoked", machine.id),
         "DEVICE_INACTIVE" => format!("device `{}` was deactivated; activate it again", machine.id),

@@ -4,8 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
-use crate::db::models::LicenseKeyRow;
-use crate::db::schema::{entitlements, license_keys};
+use crate::db::models::{Device, LicenseKeyRow};
+use crate::db::schema::{devices, entitlements, license_keys};
 use crate::db::{DbConnection, DbError};
 use crate::licensing::keys;
 
@@ -105,6 +105,9 @@ pub fn revoke_key(
         ..row.clone()
     };
     publish(conn, tenant, "license_key", id, None, now, actor)?;
+    let deactivated = deactivate_devices_of(conn, tenant, id, actor, now)?;
+    let mut after_json = key_json(&after);
+    after_json["deactivated_devices"] = json!(deactivated);
     audit(
         conn,
         actor,
@@ -112,9 +115,44 @@ pub fn revoke_key(
         "license_key.revoke",
         ("license_key", id),
         Some(key_json(&row)),
-        Some(key_json(&after)),
+        Some(after_json),
     )?;
     Ok(after)
+}
+
+/// Deactivates every device the key activated: a revoked key (a leaked one, say) must not
+/// keep machines deciding `allow`. Their seats are free; a machine may activate again with
+/// another key. Answers the ids of the devices deactivated.
+fn deactivate_devices_of(
+    conn: &mut DbConnection,
+    tenant: &str,
+    key: &str,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<Vec<String>, LicensingError> {
+    let active: Vec<Device> = devices::table
+        .filter(devices::tenant_id.eq(tenant))
+        .filter(devices::license_key_id.eq(key))
+        .filter(devices::status.eq("active"))
+        .order(devices::id.asc())
+        .select(Device::as_select())
+        .load(conn)?;
+    let mut ids = Vec::with_capacity(active.len());
+    for old in active {
+        diesel::update(devices::table.find((tenant, &old.id)))
+            .set((devices::status.eq("inactive"), devices::updated_at.eq(now)))
+            .execute(conn)?;
+        let device = Device {
+            status: "inactive".into(),
+            updated_at: now,
+            ..old
+        };
+        let detail =
+            json!({ "by": actor.name, "reason": "licence key revoked", "license_key": key });
+        record_event(conn, &device, "deactivated", Some("active"), detail, now)?;
+        ids.push(device.id);
+    }
+    Ok(ids)
 }
 
 /// A page of the tenant's licence keys, by id.

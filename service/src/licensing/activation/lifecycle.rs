@@ -147,7 +147,7 @@ pub fn replace(
             device: id.into(),
             count: recent.len() as i64,
             days: limit.period_days,
-            next: format!("{}Z", oldest + Duration::days(i64::from(limit.period_days))),
+            next: rfc3339(oldest + Duration::days(i64::from(limit.period_days))),
         });
     }
     let device = Device {

@@ -19,7 +19,7 @@ pub use lifecycle::{
     DeviceFilter, Replacement, TransferLimit, device_with_history, list_devices, replace,
     set_status,
 };
-pub use revocation_list::{RevocationEntry, revocation_entries};
+pub use revocation_list::{RevocationEntry, revocation_entries, revoke_device_files};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -37,7 +37,7 @@ use crate::licensing::license_file::Terms;
 pub enum LicensingError {
     /// The text cannot be a licence key.
     #[error(
-        "`{0}` is not a licence key: expect 25 letters and digits, such as `K7MQ2-XWR4T-ABCDE-FGH23-456PQ`"
+        "`{0}` is not a licence key: expect 25 letters and digits without `0`, `O`, `1` or `I`, such as `K7MQ2-XWR4T-ABCDE-FGH23-456PQ`"
     )]
     KeyMalformed(String),
     /// No licence key with that hash.
@@ -167,6 +167,12 @@ fn audit(
             request_id: actor.request_id.clone(),
         }],
     )
+}
+
+/// A time as messages show it: RFC 3339 to the second.
+fn rfc3339(time: NaiveDateTime) -> String {
+    time.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Refuses a tenant that does not exist, so that a list of an unknown tenant is a 404 rather

@@ -6,7 +6,9 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::models::{NewRevocation, RevocationRow};
-use crate::db::schema::{revocations, tenants};
+use std::collections::HashSet;
+
+use crate::db::schema::{devices, revocations, tenants};
 use crate::db::{DbConnection, DbError};
 
 use super::*;
@@ -32,6 +34,29 @@ pub(super) fn publish(
                 .reason
                 .clone()
                 .unwrap_or_else(|| format!("by {}", actor.name)),
+        })
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Puts the licence files of `device` bound to `fingerprint` on the revocation list, for
+/// changes made outside the API (the import).
+pub fn revoke_device_files(
+    conn: &mut DbConnection,
+    tenant: &str,
+    device: &str,
+    fingerprint: &str,
+    now: NaiveDateTime,
+    reason: &str,
+) -> QueryResult<()> {
+    diesel::insert_into(revocations::table)
+        .values(&NewRevocation {
+            tenant_id: tenant.into(),
+            kind: "device".into(),
+            subject: device.into(),
+            fingerprint: Some(fingerprint.into()),
+            revoked_at: now,
+            reason: reason.into(),
         })
         .execute(conn)
         .map(|_| ())
@@ -64,8 +89,22 @@ pub fn revocation_entries(
         .order(revocations::id.asc())
         .select(RevocationRow::as_select())
         .load(conn)?;
+    // A machine that is active again with the same fingerprint (deactivated, then activated
+    // again) holds its seat: its old entries no longer apply, whatever second its new file
+    // was issued in.
+    let active: HashSet<(String, String)> = devices::table
+        .filter(devices::tenant_id.eq(tenant))
+        .filter(devices::status.eq("active"))
+        .select((devices::id, devices::fingerprint))
+        .load(conn)?
+        .into_iter()
+        .collect();
     Ok(Some(
         rows.into_iter()
+            .filter(|r| {
+                let binding = (r.subject.clone(), r.fingerprint.clone().unwrap_or_default());
+                !(r.kind == "device" && active.contains(&binding))
+            })
             .map(|r| RevocationEntry {
                 kind: r.kind,
                 id: r.subject,

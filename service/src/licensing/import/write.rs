@@ -15,6 +15,7 @@ use crate::audit::events::NewEvent;
 use crate::db::DbConnection;
 use crate::db::models::*;
 use crate::db::schema::*;
+use crate::licensing::activation::revoke_device_files;
 use crate::licensing::version::ProductVersion;
 
 /// Rows carry creation and update times that an import keeps rather than compares.
@@ -466,11 +467,12 @@ fn write_device(
     log: &mut ChangeLog,
 ) -> QueryResult<Change> {
     let key = (tenant, entry.id.as_str());
-    let old_status: Option<String> = devices::table
+    let old: Option<(String, String)> = devices::table
         .find(key)
-        .select(devices::status)
+        .select((devices::status, devices::fingerprint))
         .first(conn)
         .optional()?;
+    let (old_status, old_fingerprint) = old.unzip();
     let row = Device {
         tenant_id: tenant.into(),
         id: entry.id.clone(),
@@ -504,13 +506,22 @@ fn write_device(
             device_id: entry.id.clone(),
             at: now,
             event: event.into(),
-            from_status: old_status,
+            from_status: old_status.clone(),
             to_status: entry.status.clone(),
             detail: Some("import".into()),
         };
         diesel::insert_into(device_events::table)
             .values(&row)
             .execute(conn)?;
+    }
+    // Licence files of a machine the import takes out of service, or of the fingerprint it
+    // moved away from, stop counting offline too.
+    let out_of_service = entry.status != "active" && old_status.as_deref() != Some(&entry.status);
+    if out_of_service {
+        let fingerprint = old_fingerprint.as_deref().unwrap_or(&entry.fingerprint);
+        revoke_device_files(conn, tenant, &entry.id, fingerprint, now, "import")?;
+    } else if let Some(moved_from) = old_fingerprint.filter(|f| *f != entry.fingerprint) {
+        revoke_device_files(conn, tenant, &entry.id, &moved_from, now, "import")?;
     }
     Ok(change)
 }
