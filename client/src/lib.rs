@@ -42,7 +42,10 @@
 //!   [`ActivationRequest`], record it with [`StateDir::save_pending_request`],
 //!   and install the server's answer with [`StateDir::install`];
 //! - keys come from the JWKS or from one pinned PEM public key
-//!   ([`TrustedKeys`]).
+//!   ([`TrustedKeys`]);
+//! - an application with network access gets and renews its file with
+//!   [`activate`] and [`refresh`], which verify the server's answer and store
+//!   it in the [`StateDir`].
 //!
 //! ```no_run
 //! use licet_client::{Jwks, LicenseCheck, StateDir, TrustedKeys, machine_fingerprint};
@@ -75,6 +78,7 @@ mod jwks;
 mod jws;
 mod keys;
 mod license;
+mod online;
 mod revocation;
 mod state;
 #[cfg(test)]
@@ -97,6 +101,7 @@ pub use license::{
     CLOCK_TOLERANCE_SECONDS, Entitlement, LICENSE_KIND, LicenseCheck, LicenseClaims, LicenseMode,
     verify_license,
 };
+pub use online::{ACTIVATIONS_PATH, OnlineError, REFRESH_PATH, activate, refresh};
 pub use revocation::{REVOCATIONS_KIND, RevocationEntry, RevocationList, verify_revocations};
 pub use state::{
     CLOCK_FILE, CheckError, LICENSE_FILE, PENDING_REQUEST_FILE, PendingRequest, StateDir,

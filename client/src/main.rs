@@ -3,7 +3,8 @@
 //! `licet-client verify` checks a signed decision token offline against the
 //! server's JWKS and prints its claims as JSON. `license verify`,
 //! `revocations verify`, `request`, `install` and `fingerprint` cover signed
-//! licence files and the offline activation flow. Failures print
+//! licence files and the offline activation flow; `activate` and `refresh`
+//! the online one. Failures print
 //! `error: <message>` on stderr and exit with a code per failure class (see
 //! [`cli::exit::EXIT_CODES`]).
 
@@ -50,6 +51,25 @@ enum Command {
     /// as `license.lic` in the state directory, and print its claims as JSON.
     #[command(after_help = EXIT_CODES)]
     Install(InstallArgs),
+
+    /// Activate this device with the licet server, and store the licence file
+    /// it answers as `license.lic` in the state directory.
+    ///
+    /// Sends `POST <server>/v1/activations`, verifies the answer like `license
+    /// verify` (signature, kind, expiry, this device's fingerprint, the clock)
+    /// and prints its claims as JSON. Activating a device that is already
+    /// active answers a fresh file without taking another seat.
+    #[command(after_help = EXIT_CODES)]
+    Activate(ActivateArgs),
+
+    /// Fetch a fresh licence file for this device, already activated, and
+    /// store it as `license.lic` in the state directory.
+    ///
+    /// Sends `POST <server>/v1/licenses/refresh`; the answer is checked and
+    /// printed as for `activate`. When the server refuses (device deactivated,
+    /// key revoked, ...) the stored file is left as it was.
+    #[command(after_help = EXIT_CODES)]
+    Refresh(RefreshArgs),
 
     /// Print this machine's default fingerprint: `sha256:` and the hex
     /// SHA-256 of `/etc/machine-id`.
@@ -190,6 +210,65 @@ struct RequestArgs {
     out: String,
 }
 
+/// The licet server and the licence key, for `activate` and `refresh`.
+#[derive(Debug, Args)]
+struct ServerArgs {
+    /// Base URL of the licet server, e.g. `https://licet.example.com`. The
+    /// `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` variables are honoured.
+    #[arg(long, value_name = "URL")]
+    server: String,
+
+    /// The licence key.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "LICET_LICENSE_KEY",
+        hide_env_values = true
+    )]
+    license_key: String,
+
+    /// The device fingerprint; default: `licet-client fingerprint`.
+    #[arg(long, value_name = "FP")]
+    fingerprint: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ActivateArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+
+    /// A name for this machine, shown to administrators; default: the host
+    /// name.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+
+    /// State directory where the licence file is stored.
+    #[arg(long, value_name = "DIR")]
+    state: PathBuf,
+
+    #[command(flatten)]
+    keys: KeyArgs,
+
+    #[command(flatten)]
+    now: NowArg,
+}
+
+#[derive(Debug, Args)]
+struct RefreshArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+
+    /// State directory where the licence file is stored.
+    #[arg(long, value_name = "DIR")]
+    state: PathBuf,
+
+    #[command(flatten)]
+    keys: KeyArgs,
+
+    #[command(flatten)]
+    now: NowArg,
+}
+
 #[derive(Debug, Args)]
 struct InstallArgs {
     /// The server's answer (an offline licence file), or `-` to read it from
@@ -218,6 +297,8 @@ fn main() -> ExitCode {
         }
         Command::Request(args) => cli::commands::request(&args),
         Command::Install(args) => cli::commands::install(&args),
+        Command::Activate(args) => cli::commands::activate(&args),
+        Command::Refresh(args) => cli::commands::refresh(&args),
         Command::Fingerprint => cli::commands::fingerprint(),
     };
     match result {

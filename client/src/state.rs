@@ -5,7 +5,7 @@
 //! | --- | --- |
 //! | `clock.json` | `{"v":1,"high_water":UNIX}`: the latest time seen |
 //! | `pending-request.json` | nonce, fingerprint, name and time of the last activation request |
-//! | `license.lic` | the installed offline licence file, armoured |
+//! | `license.lic` | the installed licence file (online or offline), armoured |
 //!
 //! Files are written atomically (a temporary file in the directory, then a
 //! rename) with mode 0600; the directory is created with mode 0700. A missing
@@ -318,6 +318,47 @@ impl StateDir {
         self.write_file(LICENSE_FILE, license_file_text(&claims, &token).as_bytes())?;
         self.raise_high_water_mark(now.max(claims.iat))?;
         self.remove_file(PENDING_REQUEST_FILE)?;
+        Ok(claims)
+    }
+
+    /// Stores an online licence file the server just answered (to an
+    /// activation or a refresh) as [`LICENSE_FILE`], replacing the one there.
+    ///
+    /// Verifies `license` at `now` with the clock rule of this directory and
+    /// bound to `fingerprint`, checks that it is an online file, then writes
+    /// it armoured and raises the high-water mark. On any refusal the file
+    /// already installed is left as it was. Returns the stored claims.
+    ///
+    /// # Errors
+    ///
+    /// As [`verify_license`](Self::verify_license) with a fingerprint;
+    /// [`LicenseError::WrongMode`] for an offline file; or a [`StateError`]
+    /// writing.
+    pub fn install_online(
+        &self,
+        license: &str,
+        keys: &TrustedKeys,
+        fingerprint: &str,
+        now: i64,
+    ) -> Result<LicenseClaims, CheckError> {
+        self.check_clock(now)?;
+        let check = LicenseCheck {
+            fingerprint: Some(fingerprint),
+            ..LicenseCheck::at(now)
+        };
+        let claims = verify_license(license, keys, &check)?;
+        if claims.mode != LicenseMode::Online {
+            return Err(LicenseError::WrongMode {
+                expected: LicenseMode::Online,
+                found: claims.mode,
+            }
+            .into());
+        }
+
+        let token =
+            read_armored_or_bare(ArmorKind::License, license).map_err(LicenseError::from)?;
+        self.write_file(LICENSE_FILE, license_file_text(&claims, &token).as_bytes())?;
+        self.raise_high_water_mark(now.max(claims.iat))?;
         Ok(claims)
     }
 

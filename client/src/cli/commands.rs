@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use super::exit::Failure;
 use crate::{
-    InstallArgs, KeyArgs, LicenseVerifyArgs, NowArg, RequestArgs, RevocationsVerifyArgs, VerifyArgs,
+    ActivateArgs, InstallArgs, KeyArgs, LicenseVerifyArgs, NowArg, RefreshArgs, RequestArgs,
+    RevocationsVerifyArgs, ServerArgs, VerifyArgs,
 };
 
 /// Where the host name is read for a request's default `--name`.
@@ -110,6 +111,52 @@ pub fn install(args: &InstallArgs) -> Result<(), Failure> {
     print_json(&claims)
 }
 
+pub fn activate(args: &ActivateArgs) -> Result<(), Failure> {
+    let fingerprint = args.server.fingerprint()?;
+    let name = match &args.name {
+        Some(name) => name.clone(),
+        None => host_name().map_err(Failure::Io)?,
+    };
+    let keys = args.keys.load()?;
+    let now = args.now.resolve()?;
+    let state = StateDir::open(&args.state)?;
+    let claims = licet_client::activate(
+        &args.server.server,
+        &args.server.license_key(),
+        &fingerprint,
+        &name,
+        None,
+        &state,
+        &keys,
+        now,
+    )?;
+    eprintln!(
+        "activated; stored the licence as `{}`",
+        state.license_path().display()
+    );
+    print_json(&claims)
+}
+
+pub fn refresh(args: &RefreshArgs) -> Result<(), Failure> {
+    let fingerprint = args.server.fingerprint()?;
+    let keys = args.keys.load()?;
+    let now = args.now.resolve()?;
+    let state = StateDir::open(&args.state)?;
+    let claims = licet_client::refresh(
+        &args.server.server,
+        &args.server.license_key(),
+        &fingerprint,
+        &state,
+        &keys,
+        now,
+    )?;
+    eprintln!(
+        "refreshed; stored the licence as `{}`",
+        state.license_path().display()
+    );
+    print_json(&claims)
+}
+
 pub fn fingerprint() -> Result<(), Failure> {
     let fingerprint = machine_fingerprint().map_err(Failure::setup)?;
     write_stdout(&format!("{fingerprint}\n"))
@@ -123,6 +170,20 @@ impl KeyArgs {
             (None, Some(pem)) => TrustedKeys::pinned_from_pem_file(pem).map_err(Failure::setup),
             (None, None) => Err(Failure::Io(anyhow!("pass `--jwks` or `--key`"))),
         }
+    }
+}
+
+impl ServerArgs {
+    /// `--fingerprint`, or this machine's.
+    fn fingerprint(&self) -> Result<String, Failure> {
+        match &self.fingerprint {
+            Some(fingerprint) => Ok(fingerprint.clone()),
+            None => machine_fingerprint().map_err(Failure::setup),
+        }
+    }
+
+    fn license_key(&self) -> LicenseKey {
+        LicenseKey::new(&self.license_key)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use licet_client::{CheckError, LicenseError, StateError, VerifyError};
+use licet_client::{CheckError, LicenseError, OnlineError, StateError, VerifyError};
 
 /// Exit codes of `verify`, shown in its `--help`.
 pub const VERIFY_EXIT_CODES: &str = "\
@@ -18,8 +18,10 @@ Exit codes:
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  success: claims or list printed on stdout, request written, or licence installed
+     (install, activate, refresh)
   2  usage error; unreadable input or output; keys (JWKS or PEM) that cannot be loaded;
-     no machine fingerprint (pass --fingerprint)
+     no machine fingerprint (pass --fingerprint); a server address that is not an
+     http(s) URL
   3  malformed token, armour or claims
   4  bad signature, unknown key, or unsupported algorithm
   5  token expired (decision token or licence file)
@@ -33,15 +35,19 @@ Exit codes:
      an online licence file given to install)
  13  revocation list for another tenant than the licence
  14  state directory unusable (unreadable, corrupt or not writable), or no pending
-     activation request for install";
+     activation request for install
+ 15  refused by the server (activate, refresh): its code, detail and reasons are printed,
+     e.g. DEVICE_LIMIT_REACHED, or ACTIVATION_REFUSED with DEVICE_INACTIVE
+ 16  server unreachable (connection refused, timeout, proxy or gateway error), or an
+     answer that is not from a licet server: check --server and the network";
 
 /// A failure, classified for the exit code.
 #[derive(Debug)]
 pub enum Failure {
     /// Usage, I/O or clock problems (exit 2).
     Io(anyhow::Error),
-    /// Keys, fingerprint or randomness could not be had (exit 2); the message
-    /// already names the cause.
+    /// Keys, fingerprint or randomness could not be had, or the server
+    /// address is not a URL (exit 2); the message already names the cause.
     Setup(Box<dyn std::error::Error>),
     /// A decision token did not verify (exit 3 to 6).
     Verify(VerifyError),
@@ -50,6 +56,11 @@ pub enum Failure {
     License(LicenseError),
     /// The state directory could not be used (exit 14).
     State(StateError),
+    /// The server refused an activation or refresh (exit 15).
+    Refused(OnlineError),
+    /// The server could not be reached or did not answer like licet (exit
+    /// 16).
+    Unreachable(OnlineError),
 }
 
 impl Failure {
@@ -65,6 +76,8 @@ impl Failure {
             Self::Verify(err) => verify_exit_code(err),
             Self::License(err) => license_exit_code(err),
             Self::State(_) => 14,
+            Self::Refused(_) => 15,
+            Self::Unreachable(_) => 16,
         }
     }
 }
@@ -117,6 +130,20 @@ impl From<CheckError> for Failure {
     }
 }
 
+impl From<OnlineError> for Failure {
+    fn from(err: OnlineError) -> Self {
+        match err {
+            OnlineError::License(err) => Self::License(err),
+            OnlineError::State(err) => Self::State(err),
+            OnlineError::InvalidServer { .. } => Self::setup(err),
+            OnlineError::Refused { .. } => Self::Refused(err),
+            OnlineError::Unreachable { .. } | OnlineError::BadAnswer { .. } => {
+                Self::Unreachable(err)
+            }
+        }
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -125,6 +152,7 @@ impl fmt::Display for Failure {
             Self::Verify(err) => write!(f, "{err}"),
             Self::License(err) => write!(f, "{err}"),
             Self::State(err) => write!(f, "{err}"),
+            Self::Refused(err) | Self::Unreachable(err) => write!(f, "{err}"),
         }
     }
 }

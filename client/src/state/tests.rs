@@ -357,3 +357,91 @@ fn install_without_a_pending_request_is_refused() {
         CheckError::License(LicenseError::Armor(ArmorError::WrongLabel { .. }))
     ));
 }
+
+#[test]
+fn an_online_file_is_stored_armoured_and_replaces_the_last_one() {
+    let (_dir, state) = fresh();
+    let first = state
+        .install_online(&sign_token(&license_claims()), &keys(), FINGERPRINT, NOW)
+        .unwrap();
+    assert_eq!(first.mode, LicenseMode::Online);
+    let stored = std::fs::read_to_string(state.license_path()).unwrap();
+    assert!(
+        stored.starts_with(
+            "licet licence for tenant `acme`, product `cad`, device `dev-1`\nvalid until 2026-01-03T00:26:40Z\n\n-----BEGIN LICET LICENSE-----\n"
+        ),
+        "{stored}"
+    );
+    assert_eq!(state.high_water_mark().unwrap(), Some(NOW));
+    #[cfg(unix)]
+    assert_eq!(mode(&state.license_path()), 0o600);
+
+    let mut newer = license_claims();
+    newer["jti"] = "a-newer-file".into();
+    newer["iat"] = (NOW + 60).into();
+    let second = state
+        .install_online(&sign_token(&newer), &keys(), FINGERPRINT, NOW + 60)
+        .unwrap();
+    assert_eq!(second.jti, "a-newer-file");
+    let check = LicenseCheck::at(NOW + 61);
+    let stored = std::fs::read_to_string(state.license_path()).unwrap();
+    assert_eq!(
+        state.verify_license(&stored, &keys(), &check).unwrap().jti,
+        "a-newer-file"
+    );
+    assert_eq!(state.high_water_mark().unwrap(), Some(NOW + 61));
+}
+
+#[test]
+fn a_refused_online_file_leaves_the_stored_one_alone() {
+    let (_dir, state) = fresh();
+    state
+        .install_online(&sign_token(&license_claims()), &keys(), FINGERPRINT, NOW)
+        .unwrap();
+    let before = std::fs::read_to_string(state.license_path()).unwrap();
+
+    let mut other_machine = license_claims();
+    other_machine["fingerprint"] = "sha256:another-machine".into();
+    let err = state
+        .install_online(&sign_token(&other_machine), &keys(), FINGERPRINT, NOW + 5)
+        .unwrap_err();
+    assert!(
+        matches!(&err, CheckError::License(LicenseError::FingerprintMismatch { found, .. })
+            if found == "sha256:another-machine"),
+        "{err}"
+    );
+
+    let mut offline = license_claims();
+    offline["mode"] = "offline".into();
+    let err = state
+        .install_online(&sign_token(&offline), &keys(), FINGERPRINT, NOW + 5)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CheckError::License(LicenseError::WrongMode {
+                expected: LicenseMode::Online,
+                found: LicenseMode::Offline
+            })
+        ),
+        "{err}"
+    );
+
+    let err = state
+        .install_online(
+            &sign_token(&license_claims()),
+            &keys(),
+            FINGERPRINT,
+            LICENSE_EXP,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, CheckError::License(LicenseError::Expired { .. })),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(state.license_path()).unwrap(),
+        before
+    );
+    assert_eq!(state.high_water_mark().unwrap(), Some(NOW));
+}
