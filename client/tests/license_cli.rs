@@ -344,6 +344,21 @@ fn decision_token_given_as_licence_exits_12() {
 }
 
 #[test]
+fn an_armoured_revocation_list_given_as_licence_exits_12() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = sign(&revocations("acme", json!([])));
+    let armoured =
+        format!("-----BEGIN LICET REVOCATIONS-----\n{list}\n-----END LICET REVOCATIONS-----\n");
+    let output = verify_licence(&dir, &armoured, &[]);
+    assert_eq!(output.status.code(), Some(12), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("LICET REVOCATIONS"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn another_tenants_revocation_list_exits_13() {
     let dir = tempfile::tempdir().unwrap();
     let list = sign(&revocations(

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use licet_client::{CheckError, LicenseError, OnlineError, StateError, VerifyError};
+use licet_client::{ArmorError, CheckError, LicenseError, OnlineError, StateError, VerifyError};
 
 /// Exit codes of `verify`, shown in its `--help`.
 pub const VERIFY_EXIT_CODES: &str = "\
@@ -95,6 +95,8 @@ fn verify_exit_code(err: &VerifyError) -> u8 {
 
 fn license_exit_code(err: &LicenseError) -> u8 {
     match err {
+        // Another kind of file in its armour is the wrong kind, as a bare token would be.
+        LicenseError::Armor(ArmorError::WrongLabel { .. }) => 12,
         LicenseError::Armor(_) | LicenseError::InvalidClaims { .. } => 3,
         LicenseError::Token(err) => verify_exit_code(err),
         LicenseError::Expired { .. } => 5,
