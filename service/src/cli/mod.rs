@@ -338,8 +338,9 @@ async fn load_demo(app: &Application) -> anyhow::Result<()> {
         "name": "Demo machine",
     });
     println!("# activate a machine with a licence key made for this demo (docs/licensing.md)");
+    println!("curl -s {base}/v1/activations -H 'content-type: application/json' -d '{activation}'");
     println!(
-        "curl -s {base}/v1/activations -H 'content-type: application/json' -d '{activation}'\n"
+        "# -> 201 the first time (200 after): the device, and its signed licence file as `license` and `armored`\n"
     );
     println!("# public keys: curl -s {base}/.well-known/jwks.json");
     println!("# active policies: curl -s {base}/v1/policies/active\n");
