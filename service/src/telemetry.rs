@@ -107,11 +107,14 @@ pub async fn access_log(
         .match_pattern()
         .unwrap_or_else(|| "unmatched".into());
     let status = res.status().as_u16();
+    // A handler tags the tenant it served; routes under `/v1/admin/tenants/{tenant}` name it
+    // in their path.
     let tenant = res
         .request()
         .extensions()
         .get::<TenantTag>()
         .map(|t| t.0.clone())
+        .or_else(|| res.request().match_info().get("tenant").map(str::to_string))
         .unwrap_or_default();
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut()

@@ -118,6 +118,19 @@ impl Checker {
         }
     }
 
+    /// A name people read: not blank, at most 200 characters, no control characters.
+    fn name(&mut self, entry: &str, field: &str, value: &str) {
+        if value.trim().is_empty() || value.chars().count() > 200 {
+            self.fail(entry, field, "must be 1 to 200 characters, not all blank");
+        } else if value.chars().any(char::is_control) {
+            self.fail(
+                entry,
+                field,
+                "must not hold control characters (line breaks, tabs, NUL)",
+            );
+        }
+    }
+
     fn one_of(&mut self, entry: &str, field: &str, value: &str, allowed: &[&str]) {
         if !allowed.contains(&value) {
             self.fail(
@@ -236,6 +249,7 @@ pub(super) fn validate(data: &ImportFile, known: &Known) -> Vec<Issue> {
         for device in &tenant.devices {
             let entry = format!("tenant `{}`, device `{}`", tenant.id, device.id);
             c.id(&entry, "id", &device.id);
+            c.name(&entry, "name", &device.name);
             c.unique(&mut seen_devices, &entry, "id", &device.id);
             c.one_of(
                 &entry,
@@ -284,11 +298,13 @@ pub(super) fn validate(data: &ImportFile, known: &Known) -> Vec<Issue> {
 fn check_tenant(c: &mut Checker, tenant: &TenantEntry) {
     let entry = format!("tenant `{}`", tenant.id);
     c.id(&entry, "id", &tenant.id);
+    c.name(&entry, "name", &tenant.name);
     c.one_of(&entry, "status", &tenant.status, &TENANT_STATUSES);
 }
 
 fn check_user(c: &mut Checker, entry: &str, user: &UserEntry, role_ids: &HashSet<&str>) {
     c.id(entry, "id", &user.id);
+    c.name(entry, "display_name", &user.display_name);
     c.one_of(entry, "status", &user.status, &["active", "blocked"]);
     if let Some(email) = &user.email
         && !email.contains('@')
@@ -315,9 +331,19 @@ fn check_product<'a>(
 ) {
     let entry = format!("product `{}`", product.id);
     c.id(&entry, "id", &product.id);
+    c.name(&entry, "name", &product.name);
     let mut seen_releases = HashSet::new();
     for release in &product.releases {
         c.version(&entry, "releases.version", Some(&release.version));
+        if let Some(day) = &release.released_on
+            && NaiveDate::parse_from_str(day, "%Y-%m-%d").is_err()
+        {
+            c.fail(
+                &entry,
+                "releases.released_on",
+                format!("`{day}` is not a date such as `2026-04-01`"),
+            );
+        }
         c.unique(
             &mut seen_releases,
             &entry,
@@ -340,6 +366,7 @@ fn check_feature(
     known: &Known,
 ) {
     c.id(entry, "id", &feature.id);
+    c.name(entry, "name", &feature.name);
     if let Some(owner) = known.features.get(&feature.id)
         && owner != product
     {
@@ -510,6 +537,37 @@ mod tests {
         assert_eq!(parse_time("2026-01-31"), Some(expected));
         assert_eq!(parse_time("2026-01-31T01:00:00+01:00"), Some(expected));
         assert_eq!(parse_time("31.01.2026"), None);
+    }
+
+    #[test]
+    fn names_must_be_readable_and_release_dates_real() {
+        let text = r#"
+products:
+  - id: cad
+    name: "  "
+    releases: [{ version: 1.0.0, released_on: "2026-13-01" }]
+    features: [{ id: cad.view, name: "View\u0000" }]
+tenants:
+  - id: acme
+    name: ""
+"#;
+        let data = parse("names.yaml", text).unwrap();
+        let issues = validate(&data, &Known::default());
+        let found: Vec<(String, String)> = issues
+            .iter()
+            .map(|i| (i.entry.clone(), i.field.clone()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("product `cad`".to_string(), "name".to_string()),
+                ("product `cad`".into(), "releases.released_on".into()),
+                ("product `cad`, feature `cad.view`".into(), "name".into()),
+                ("tenant `acme`".into(), "name".into()),
+            ]
+        );
+        assert!(issues[1].message.contains("`2026-13-01` is not a date"));
+        assert!(issues[2].message.contains("control characters"));
     }
 
     #[test]

@@ -156,10 +156,14 @@ fn write(
     author: &Author,
 ) -> Result<TenantView, ManageError> {
     let mut log = change_log();
-    write_tenant(conn, entry, now(), &mut Summary::default(), &mut log)?;
+    let at = now();
+    write_tenant(conn, entry, at, &mut Summary::default(), &mut log)?;
     if stored_flag != wanted_flag {
         diesel::update(tenants::table.find(&entry.id))
-            .set(tenants::require_approval.eq(wanted_flag))
+            .set((
+                tenants::require_approval.eq(wanted_flag),
+                tenants::updated_at.eq(at),
+            ))
             .execute(conn)?;
         log.events.push(NewEvent {
             tenant: Some(entry.id.clone()),
