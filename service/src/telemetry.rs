@@ -83,6 +83,10 @@ pub async fn access_log(
     // The whole request, body included, must arrive and be answered within the limit, so a
     // client that trickles its body cannot hold a connection open indefinitely. (The request
     // must not be cloned before routing, so the timeout answer is built as an error.)
+    if let Some(problem) = nul_in_target(&req) {
+        let res = req.into_response(actix_web::ResponseError::error_response(&problem));
+        return Ok(finish(res, state.as_ref(), &method, &id, started));
+    }
     let Ok(outcome) = actix_web::rt::time::timeout(limit, next.call(req)).await else {
         let elapsed = started.elapsed();
         if let Some(state) = &state {
@@ -99,8 +103,30 @@ pub async fn access_log(
         )
         .into());
     };
-    let mut res = outcome?.map_into_boxed_body();
+    let res = outcome?.map_into_boxed_body();
+    Ok(finish(res, state.as_ref(), &method, &id, started))
+}
 
+/// A problem for a NUL character (`%00`) in the path or the query string. No id or filter
+/// holds one, and PostgreSQL can neither store nor compare it: refused before any handler.
+fn nul_in_target(req: &ServiceRequest) -> Option<ApiError> {
+    let target = req.uri().path_and_query().map_or("", |p| p.as_str());
+    target.to_ascii_lowercase().contains("%00").then(|| {
+        ApiError::bad_request(
+            "INVALID_REQUEST",
+            "the path or query string holds a NUL character (`%00`)",
+        )
+    })
+}
+
+/// Adds the request id, records the metrics and writes the access line.
+fn finish(
+    mut res: ServiceResponse<BoxBody>,
+    state: Option<&web::Data<AppState>>,
+    method: &str,
+    id: &str,
+    started: Instant,
+) -> ServiceResponse<BoxBody> {
     let elapsed = started.elapsed();
     let route = res
         .request()
@@ -116,7 +142,7 @@ pub async fn access_log(
         .map(|t| t.0.clone())
         .or_else(|| res.request().match_info().get("tenant").map(str::to_string))
         .unwrap_or_default();
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    if let Ok(value) = HeaderValue::from_str(id) {
         res.headers_mut()
             .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
@@ -129,5 +155,5 @@ pub async fn access_log(
     } else {
         tracing::info!(%method, %route, status, latency_ms, request_id = %id, %tenant, "request");
     }
-    Ok(res)
+    res
 }

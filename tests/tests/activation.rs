@@ -806,3 +806,51 @@ async fn names_with_control_characters_and_unknown_statuses_are_refused() {
         (400, Some("INVALID_QUERY"))
     );
 }
+
+#[actix_web::test]
+async fn nul_characters_are_refused_before_they_reach_postgres() {
+    let app = app_with_contract(Backend::Postgres).await;
+    let (key, _) = new_key(&app, "ent-two").await;
+    let first = activate(&app, &key, "sha256:aaaa").await;
+    let device = first.body["device"]["id"].as_str().unwrap().to_string();
+    let off = app
+        .post_as(
+            ADMIN_TOKEN,
+            &format!("/v1/admin/tenants/acme/devices/{device}/deactivate"),
+            &json!({ "reason": "a\u{0}b" }),
+        )
+        .await;
+    assert_eq!(
+        (off.status, off.body["code"].as_str()),
+        (422, Some("INVALID_REQUEST")),
+        "{}",
+        off.text
+    );
+    let tenant = app
+        .post_as(
+            ADMIN_TOKEN,
+            "/v1/admin/tenants",
+            &json!({ "id": "t1", "name": "x\u{0}y" }),
+        )
+        .await;
+    assert_eq!(tenant.status, 422, "{}", tenant.text);
+    for path in [
+        "/v1/revocations?tenant=ac%00me",
+        "/v1/admin/tenants/ac%00me/devices",
+    ] {
+        let answer = app.get_as(AUDITOR_TOKEN, path).await;
+        assert_eq!(
+            (answer.status, answer.body["code"].as_str()),
+            (400, Some("INVALID_REQUEST")),
+            "{path}"
+        );
+    }
+    // Nothing was written: the device is still active.
+    let seen = app
+        .get_as(
+            AUDITOR_TOKEN,
+            &format!("/v1/admin/tenants/acme/devices/{device}"),
+        )
+        .await;
+    assert_eq!(seen.body["status"], "active");
+}

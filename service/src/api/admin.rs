@@ -111,6 +111,10 @@ pub(super) async fn read_body(
             "send the request body as `application/json`",
         ));
     }
+    // Bodies that are not JSON are refused by their callers with the right message.
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) {
+        super::refuse_nul(&value)?;
+    }
     Ok(body)
 }
 

@@ -216,7 +216,34 @@ fn method_not_allowed(req: &HttpRequest, allow: &str) -> HttpResponse {
 pub fn object<T: serde::de::DeserializeOwned>(
     body: web::Json<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<T, ApiError> {
-    serde_json::from_value(serde_json::Value::Object(body.into_inner())).map_err(invalid_shape)
+    let value = serde_json::Value::Object(body.into_inner());
+    refuse_nul(&value)?;
+    serde_json::from_value(value).map_err(invalid_shape)
+}
+
+/// Refuses a NUL character anywhere in a JSON body (a key or a string): no field holds one,
+/// and PostgreSQL cannot store it.
+pub fn refuse_nul(value: &serde_json::Value) -> Result<(), ApiError> {
+    use serde_json::Value;
+    let found = match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => return items.iter().try_for_each(refuse_nul),
+        Value::Object(map) => {
+            if map.keys().any(|k| k.contains('\0')) {
+                true
+            } else {
+                return map.values().try_for_each(refuse_nul);
+            }
+        }
+        _ => false,
+    };
+    if found {
+        return Err(ApiError::unprocessable(
+            "INVALID_REQUEST",
+            "the request body holds a NUL character (`\\u0000`)",
+        ));
+    }
+    Ok(())
 }
 
 /// A JSON body of the wrong shape: a missing, unknown or mistyped field.

@@ -28,6 +28,9 @@ pub fn noted<T: DeserializeOwned>(
     body: web::Json<Map<String, Value>>,
 ) -> Result<Noted<T>, ApiError> {
     let mut fields = body.into_inner();
+    for value in fields.values() {
+        super::refuse_nul(value)?;
+    }
     let mut text = |name: &str| match fields.remove(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
