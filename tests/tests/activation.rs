@@ -9,63 +9,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{ADMIN_TOKEN, AUDITOR_TOKEN, Backend, TestApp, device_request};
 use serde_json::{Value, json};
 
-/// A tenant with a two-seat device contract, and a contract that ended a year ago.
-fn contract() -> String {
-    let today = chrono::Utc::now().date_naive();
-    let day = |n: i64| {
-        (today + chrono::Duration::days(n))
-            .format("%Y-%m-%d")
-            .to_string()
-    };
-    format!(
-        r#"
-products:
-  - id: cad
-    name: Draftwise CAD
-    features:
-      - {{ id: cad.view, name: View }}
-      - {{ id: cad.export, name: Export }}
-tenants:
-  - id: acme
-    name: Acme Engineering
-    entitlements:
-      - {{ id: ent-two, product: cad, model: device, seats: 2, features: [cad.view, cad.export], environments: [prod], starts_at: "{a}", expires_at: "{b}", grace_days: 7, min_version: 2.0.0, max_version: 4.0.0 }}
-      - {{ id: ent-old, product: cad, model: device, seats: 5, features: [cad.view], environments: [prod], starts_at: "{c}", expires_at: "{d}" }}
-  - id: globex
-    name: Globex
-"#,
-        a = day(-10),
-        b = day(100),
-        c = day(-400),
-        d = day(-365),
-    )
-}
-
-async fn app_with_contract(backend: Backend) -> TestApp {
-    let app = common::spawn_with(backend, |c| {
-        c.activation.attempts_burst = 100;
-        c.activation.attempts_per_minute = 1000;
-    });
-    app.import_text(&contract()).await;
-    app
-}
-
-/// Makes a licence key for `entitlement` through the admin API and returns it.
-async fn new_key(app: &TestApp, entitlement: &str) -> (String, String) {
-    let made = app
-        .post_as(
-            ADMIN_TOKEN,
-            "/v1/admin/tenants/acme/license-keys",
-            &json!({ "entitlement": entitlement, "reason": "new contract" }),
-        )
-        .await;
-    assert_eq!(made.status, 201, "{}", made.text);
-    (
-        made.body["key"].as_str().unwrap().to_string(),
-        made.body["id"].as_str().unwrap().to_string(),
-    )
-}
-
 async fn activate(app: &TestApp, key: &str, fingerprint: &str) -> common::Answer {
     app.post_json(
         "/v1/activations",
@@ -95,8 +38,8 @@ async fn device_count(app: &TestApp) -> usize {
 }
 
 async fn activation_to_the_limit(backend: Backend) {
-    let app = app_with_contract(backend).await;
-    let (key, key_id) = new_key(&app, "ent-two").await;
+    let app = common::spawn_with_contract(backend).await;
+    let (key, key_id) = app.new_license_key("ent-two").await;
     assert_eq!(key.len(), 29);
 
     let first = activate(&app, &key, "sha256:aaaa").await;
@@ -168,8 +111,8 @@ async fn activation_to_the_limit_on_postgres() {
 }
 
 async fn keys_are_forgiving_and_refusals_name_every_reason(backend: Backend) {
-    let app = app_with_contract(backend).await;
-    let (key, _) = new_key(&app, "ent-two").await;
+    let app = common::spawn_with_contract(backend).await;
+    let (key, _) = app.new_license_key("ent-two").await;
     let typed = format!(" {} ", key.to_lowercase().replace('-', " - "));
     let answer = activate(&app, &typed, "sha256:aaaa").await;
     assert_eq!(answer.status, 201, "{}", answer.text);
@@ -188,7 +131,7 @@ async fn keys_are_forgiving_and_refusals_name_every_reason(backend: Backend) {
     );
 
     // A key for a contract that ended long ago, revoked as well: both reasons at once.
-    let (old_key, old_id) = new_key(&app, "ent-old").await;
+    let (old_key, old_id) = app.new_license_key("ent-old").await;
     let revoked = app
         .post_as(
             ADMIN_TOKEN,
@@ -230,8 +173,8 @@ async fn keys_are_forgiving_and_refusals_name_every_reason_on_postgres() {
 }
 
 async fn deactivation_refresh_and_revocation_list(backend: Backend) {
-    let app = app_with_contract(backend).await;
-    let (key, key_id) = new_key(&app, "ent-two").await;
+    let app = common::spawn_with_contract(backend).await;
+    let (key, key_id) = app.new_license_key("ent-two").await;
     let first = activate(&app, &key, "sha256:aaaa").await;
     let device = first.body["device"]["id"].as_str().unwrap().to_string();
 
@@ -343,8 +286,8 @@ async fn deactivation_refresh_and_revocation_list_on_postgres() {
 
 async fn transfer_keeps_history_within_the_limit(backend: Backend) {
     let app = common::spawn_with(backend, |c| c.activation.transfers_per_period = 1);
-    app.import_text(&contract()).await;
-    let (key, _) = new_key(&app, "ent-two").await;
+    app.import_text(&common::activation_contract()).await;
+    let (key, _) = app.new_license_key("ent-two").await;
     let first = activate(&app, &key, "sha256:old").await;
     let device = first.body["device"]["id"].as_str().unwrap().to_string();
     let path = format!("/v1/admin/tenants/acme/devices/{device}");
@@ -448,8 +391,8 @@ fn offline_request(key: &str, fingerprint: &str, nonce: &str) -> String {
 }
 
 async fn offline_activation(backend: Backend) {
-    let app = app_with_contract(backend).await;
-    let (key, _) = new_key(&app, "ent-two").await;
+    let app = common::spawn_with_contract(backend).await;
+    let (key, _) = app.new_license_key("ent-two").await;
     let nonce = "n0nce-of-the-request-0123456789";
     let answer = app
         .post_json(
@@ -494,8 +437,8 @@ async fn attempts_per_key_are_limited(backend: Backend) {
         c.activation.attempts_burst = 3;
         c.activation.attempts_per_minute = 1;
     });
-    app.import_text(&contract()).await;
-    let (key, _) = new_key(&app, "ent-two").await;
+    app.import_text(&common::activation_contract()).await;
+    let (key, _) = app.new_license_key("ent-two").await;
     for _ in 0..3 {
         assert_eq!(activate(&app, &key, "sha256:aaaa").await.status / 100, 2);
     }
@@ -516,7 +459,7 @@ async fn attempts_per_key_are_limited(backend: Backend) {
         )
         .await;
     assert_eq!(refresh.status, 429);
-    let (other, _) = new_key(&app, "ent-two").await;
+    let (other, _) = app.new_license_key("ent-two").await;
     assert_eq!(activate(&app, &other, "sha256:bbbb").await.status, 201);
 
     // Operators see the outcomes.
@@ -542,7 +485,7 @@ async fn attempts_per_key_are_limited_on_postgres() {
 
 #[actix_web::test]
 async fn admin_routes_check_role_and_tenant() {
-    let app = app_with_contract(Backend::Sqlite).await;
+    let app = common::spawn_with_contract(Backend::Sqlite).await;
     let body = json!({ "entitlement": "ent-two" });
     let path = "/v1/admin/tenants/acme/license-keys";
     assert_eq!(app.post_as(AUDITOR_TOKEN, path, &body).await.status, 403);
@@ -588,8 +531,8 @@ async fn offline_round_trip_with_licet_client(backend: Backend) {
         ActivationRequest, CheckError, LicenseCheck, LicenseError, LicenseKey, StateDir,
         TrustedKeys,
     };
-    let app = app_with_contract(backend).await;
-    let (key, _) = new_key(&app, "ent-two").await;
+    let app = common::spawn_with_contract(backend).await;
+    let (key, _) = app.new_license_key("ent-two").await;
     let jwks = app.get("/.well-known/jwks.json").await;
     let keys = TrustedKeys::from(licet_client::Jwks::from_json(&jwks.text).unwrap());
     let client_dir = tempfile::tempdir().unwrap();
@@ -695,8 +638,8 @@ async fn offline_round_trip_with_licet_client_on_postgres() {
 /// The revocation list follows every way a device leaves service, and forgets a machine that
 /// is back in service.
 async fn revocations_follow_imports_reactivations_and_key_revocations(backend: Backend) {
-    let app = app_with_contract(backend).await;
-    let (key, key_id) = new_key(&app, "ent-two").await;
+    let app = common::spawn_with_contract(backend).await;
+    let (key, key_id) = app.new_license_key("ent-two").await;
     let first = activate(&app, &key, "sha256:aaaa").await;
     let device = first.body["device"]["id"].as_str().unwrap().to_string();
     let entries = |list: &common::Answer| -> Vec<(String, String)> {
@@ -780,8 +723,8 @@ async fn revocations_follow_imports_reactivations_and_key_revocations_on_postgre
 
 #[actix_web::test]
 async fn names_with_control_characters_and_unknown_statuses_are_refused() {
-    let app = app_with_contract(Backend::Sqlite).await;
-    let (key, _) = new_key(&app, "ent-two").await;
+    let app = common::spawn_with_contract(Backend::Sqlite).await;
+    let (key, _) = app.new_license_key("ent-two").await;
     let answer = app
         .post_json(
             "/v1/activations",
@@ -809,8 +752,8 @@ async fn names_with_control_characters_and_unknown_statuses_are_refused() {
 
 #[actix_web::test]
 async fn nul_characters_are_refused_before_they_reach_postgres() {
-    let app = app_with_contract(Backend::Postgres).await;
-    let (key, _) = new_key(&app, "ent-two").await;
+    let app = common::spawn_with_contract(Backend::Postgres).await;
+    let (key, _) = app.new_license_key("ent-two").await;
     let first = activate(&app, &key, "sha256:aaaa").await;
     let device = first.body["device"]["id"].as_str().unwrap().to_string();
     let off = app

@@ -11,33 +11,6 @@ use licet_client::{
 };
 use serde_json::json;
 
-/// A tenant with a two-seat device contract.
-fn contract() -> String {
-    let today = chrono::Utc::now().date_naive();
-    let day = |n: i64| {
-        (today + chrono::Duration::days(n))
-            .format("%Y-%m-%d")
-            .to_string()
-    };
-    format!(
-        r#"
-products:
-  - id: cad
-    name: Draftwise CAD
-    features:
-      - {{ id: cad.view, name: View }}
-      - {{ id: cad.export, name: Export }}
-tenants:
-  - id: acme
-    name: Acme Engineering
-    entitlements:
-      - {{ id: ent-two, product: cad, model: device, seats: 2, features: [cad.view, cad.export], environments: [prod], starts_at: "{a}", expires_at: "{b}" }}
-"#,
-        a = day(-10),
-        b = day(100),
-    )
-}
-
 /// A running server with the contract, its keys as the client loads them, and a fresh
 /// licence key for the two-seat entitlement with its public id.
 struct Setup {
@@ -48,24 +21,13 @@ struct Setup {
 }
 
 async fn setup(backend: Backend) -> Setup {
-    let app = common::spawn_with(backend, |c| {
-        c.activation.attempts_burst = 100;
-        c.activation.attempts_per_minute = 1000;
-    });
-    app.import_text(&contract()).await;
+    let app = common::spawn_with_contract(backend).await;
     let jwks = app.get("/.well-known/jwks.json").await;
     let keys = TrustedKeys::from(Jwks::from_json(&jwks.text).unwrap());
-    let made = app
-        .post_as(
-            ADMIN_TOKEN,
-            "/v1/admin/tenants/acme/license-keys",
-            &json!({ "entitlement": "ent-two", "reason": "new contract" }),
-        )
-        .await;
-    assert_eq!(made.status, 201, "{}", made.text);
+    let (key, key_id) = app.new_license_key("ent-two").await;
     Setup {
-        key: LicenseKey::new(made.body["key"].as_str().unwrap()),
-        key_id: made.body["id"].as_str().unwrap().to_string(),
+        key: LicenseKey::new(&key),
+        key_id,
         keys,
         app,
     }

@@ -100,16 +100,7 @@ async fn activate_inner(
         name: body.name,
         metadata,
     };
-    let request_id = request_id(&req);
-    let bundle = state.policies.load_full();
-    let grant = state
-        .db
-        .run(move |conn| {
-            crate::db::write_transaction(conn, |conn| {
-                activation::activate(conn, &bundle, &input, request_id, now())
-            })
-        })
-        .await?;
+    let grant = register(&req, &state, input).await?;
     respond(&req, &state, grant, Mode::Online, None).await
 }
 
@@ -173,7 +164,17 @@ async fn activate_offline_inner(
         name: request.name,
         metadata: Some(json!({ "activated": "offline" })),
     };
-    let request_id = request_id(&req);
+    let grant = register(&req, &state, input).await?;
+    respond(&req, &state, grant, Mode::Offline, Some(nonce)).await
+}
+
+/// Activates `input` under the active policies, in one write transaction off the workers.
+async fn register(
+    req: &HttpRequest,
+    state: &AppState,
+    input: ActivationInput,
+) -> Result<Grant, ApiError> {
+    let request_id = request_id(req);
     let bundle = state.policies.load_full();
     let grant = state
         .db
@@ -183,7 +184,7 @@ async fn activate_offline_inner(
             })
         })
         .await?;
-    respond(&req, &state, grant, Mode::Offline, Some(nonce)).await
+    Ok(grant)
 }
 
 fn read_request(text: &str) -> Result<OfflineRequest, ApiError> {

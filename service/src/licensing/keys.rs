@@ -60,20 +60,29 @@ pub fn hint(normalised: &str) -> String {
     normalised[normalised.len() - GROUP..].to_string()
 }
 
-/// A new random key in its grouped, readable form.
-pub fn generate() -> Result<String, getrandom::Error> {
+/// A key just made: the grouped text shown once, and its normalised symbols.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GeneratedKey {
+    pub text: String,
+    pub normalised: String,
+}
+
+/// A new random key.
+pub fn generate() -> Result<GeneratedKey, getrandom::Error> {
     let mut bytes = [0u8; GROUP * GROUPS];
     getrandom::fill(&mut bytes)?;
     // 256 is a multiple of 32, so taking the low five bits keeps every symbol equally likely.
-    let symbols: Vec<char> = bytes
+    let normalised: String = bytes
         .iter()
         .map(|b| ALPHABET[usize::from(b & 31)] as char)
         .collect();
-    Ok(symbols
-        .chunks(GROUP)
-        .map(|group| group.iter().collect::<String>())
-        .collect::<Vec<_>>()
-        .join("-"))
+    let groups: Vec<&str> = (0..GROUPS)
+        .map(|g| &normalised[g * GROUP..(g + 1) * GROUP])
+        .collect();
+    Ok(GeneratedKey {
+        text: groups.join("-"),
+        normalised,
+    })
 }
 
 #[cfg(test)]
@@ -83,10 +92,17 @@ mod tests {
     #[test]
     fn generated_keys_are_grouped_and_use_no_look_alikes() {
         let key = generate().unwrap();
-        assert_eq!(key.len(), 29);
-        assert_eq!(key.split('-').map(str::len).collect::<Vec<_>>(), [5; 5]);
-        assert!(!key.contains(['0', 'O', '1', 'I']));
-        assert_ne!(key, generate().unwrap());
+        assert_eq!(key.text.len(), 29);
+        assert_eq!(
+            key.text.split('-').map(str::len).collect::<Vec<_>>(),
+            [5; 5]
+        );
+        assert!(!key.text.contains(['0', 'O', '1', 'I']));
+        assert_eq!(
+            normalise(&key.text).as_deref(),
+            Some(key.normalised.as_str())
+        );
+        assert_ne!(key.text, generate().unwrap().text);
     }
 
     #[test]

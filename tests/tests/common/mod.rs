@@ -363,3 +363,66 @@ pub fn device_request(
         "context": { "product_version": version, "environment": env },
     })
 }
+
+/// A tenant `acme` with a two-seat device contract `ent-two` (versions 2 to 4, production, 7
+/// days of grace) and a contract `ent-old` that ended a year ago, and a tenant `globex`.
+pub fn activation_contract() -> String {
+    let today = chrono::Utc::now().date_naive();
+    let day = |n: i64| {
+        (today + chrono::Duration::days(n))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    format!(
+        r#"
+products:
+  - id: cad
+    name: Draftwise CAD
+    features:
+      - {{ id: cad.view, name: View }}
+      - {{ id: cad.export, name: Export }}
+tenants:
+  - id: acme
+    name: Acme Engineering
+    entitlements:
+      - {{ id: ent-two, product: cad, model: device, seats: 2, features: [cad.view, cad.export], environments: [prod], starts_at: "{a}", expires_at: "{b}", grace_days: 7, min_version: 2.0.0, max_version: 4.0.0 }}
+      - {{ id: ent-old, product: cad, model: device, seats: 5, features: [cad.view], environments: [prod], starts_at: "{c}", expires_at: "{d}" }}
+  - id: globex
+    name: Globex
+"#,
+        a = day(-10),
+        b = day(100),
+        c = day(-400),
+        d = day(-365),
+    )
+}
+
+/// A running application holding [`activation_contract`], with a rate limit loose enough
+/// that tests never meet it unless they mean to.
+pub async fn spawn_with_contract(backend: Backend) -> TestApp {
+    let app = spawn_with(backend, |c| {
+        c.activation.attempts_burst = 100;
+        c.activation.attempts_per_minute = 1000;
+    });
+    app.import_text(&activation_contract()).await;
+    app
+}
+
+impl TestApp {
+    /// Makes a licence key of `acme` for `entitlement` through the admin API: the key as shown
+    /// once, and its id.
+    pub async fn new_license_key(&self, entitlement: &str) -> (String, String) {
+        let made = self
+            .post_as(
+                ADMIN_TOKEN,
+                "/v1/admin/tenants/acme/license-keys",
+                &serde_json::json!({ "entitlement": entitlement, "reason": "new contract" }),
+            )
+            .await;
+        assert_eq!(made.status, 201, "{}", made.text);
+        (
+            made.body["key"].as_str().unwrap().to_string(),
+            made.body["id"].as_str().unwrap().to_string(),
+        )
+    }
+}

@@ -32,13 +32,13 @@ pub fn create_key(
         });
     }
     let key = keys::generate().map_err(|e| DbError::Query(format!("no randomness: {e}")))?;
-    let normalised = keys::normalise(&key).expect("generated keys are well formed");
+    let normalised = &key.normalised;
     let row = LicenseKeyRow {
         tenant_id: tenant.into(),
         id: format!("lk-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]),
         entitlement_id: entitlement.into(),
-        key_hash: keys::hash(&normalised),
-        hint: keys::hint(&normalised),
+        key_hash: keys::hash(normalised),
+        hint: keys::hint(normalised),
         status: "active".into(),
         created_at: now,
         revoked_at: None,
@@ -55,7 +55,7 @@ pub fn create_key(
         None,
         Some(key_json(&row)),
     )?;
-    Ok((row, key))
+    Ok((row, key.text))
 }
 
 /// The public view of a key row: never the hash.
