@@ -25,7 +25,7 @@ fn caller_for(
     needed: Role,
 ) -> Result<Caller, ApiError> {
     let caller = authorize(req, &state.config.access, needed)?;
-    caller.tenant_scope(Some(tenant.to_string()))?;
+    super::records::may_touch(&caller, tenant)?;
     req.extensions_mut().insert(TenantTag(tenant.to_string()));
     Ok(caller)
 }

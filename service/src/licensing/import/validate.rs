@@ -55,21 +55,6 @@ impl Known {
 
     pub(super) fn load(conn: &mut DbConnection) -> Result<Self, diesel::result::Error> {
         Ok(Self {
-            roles: roles::table
-                .select(roles::id)
-                .load(conn)?
-                .into_iter()
-                .collect(),
-            features: features::table
-                .select((features::id, features::product_id))
-                .load::<(String, String)>(conn)?
-                .into_iter()
-                .collect(),
-            products: products::table
-                .select(products::id)
-                .load(conn)?
-                .into_iter()
-                .collect(),
             entitlements: entitlements::table
                 .select((entitlements::tenant_id, entitlements::id))
                 .load(conn)?
@@ -81,6 +66,7 @@ impl Known {
                 .into_iter()
                 .map(|(tenant, fingerprint, id)| ((tenant, fingerprint), id))
                 .collect(),
+            ..Self::catalogue(conn)?
         })
     }
 }
