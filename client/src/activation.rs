@@ -29,6 +29,15 @@ pub const MACHINE_ID_PATH: &str = "/etc/machine-id";
 /// Random bytes in a request nonce.
 const NONCE_BYTES: usize = 32;
 
+/// The symbols of a licence key (letters without `I` and `O`, digits without `0` and `1`) and
+/// how many a key has, as the server makes them.
+const KEY_ALPHABET: &str = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+const KEY_SYMBOLS: usize = 25;
+
+/// The longest fingerprint and machine name the server accepts.
+const MAX_FINGERPRINT: usize = 256;
+const MAX_NAME: usize = 200;
+
 /// A licence key as the customer received it, e.g. `ABCDE-FGHJK-...`.
 ///
 /// It is a secret: `Debug` shows only its first five characters.
@@ -48,12 +57,53 @@ impl LicenseKey {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Whether the key can be one the server made: 25 symbols of its alphabet once case,
+    /// spaces and dashes are set aside, as the server reads keys.
+    #[must_use]
+    pub fn is_well_formed(&self) -> bool {
+        let symbols: Vec<char> = self
+            .0
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        symbols.len() == KEY_SYMBOLS && symbols.iter().all(|c| KEY_ALPHABET.contains(*c))
+    }
 }
 
 impl fmt::Debug for LicenseKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shown: String = self.0.chars().take(5).collect();
         write!(f, "LicenseKey({shown}…)")
+    }
+}
+
+/// Every rule of the server's that a new request breaks, in one message.
+fn check_fields(key: &LicenseKey, fingerprint: &str, name: &str) -> Result<(), RequestError> {
+    let mut problems = Vec::new();
+    if !key.is_well_formed() {
+        problems.push(format!(
+            "the licence key must be {KEY_SYMBOLS} letters and digits without 0, 1, I and O \
+             (case, spaces and dashes do not matter), like `K7MQ2-XWR4T-ABCDE-FGH23-456PQ`"
+        ));
+    }
+    let printable = fingerprint.bytes().all(|b| b.is_ascii_graphic());
+    if fingerprint.is_empty() || fingerprint.len() > MAX_FINGERPRINT || !printable {
+        problems.push(format!(
+            "the fingerprint must be 1 to {MAX_FINGERPRINT} printable ASCII characters without \
+             spaces"
+        ));
+    }
+    if name.trim().is_empty() || name.chars().count() > MAX_NAME {
+        problems.push(format!("the name must be 1 to {MAX_NAME} characters"));
+    } else if name.chars().any(char::is_control) {
+        problems.push("the name must not hold control characters (line breaks, tabs)".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(RequestError::Field(problems.join("; ")))
     }
 }
 
@@ -71,6 +121,10 @@ pub enum RequestError {
     /// The body is not base64url of a version 1 request.
     #[error("invalid activation request: {0}")]
     Invalid(String),
+
+    /// A field of a new request breaks a rule the server would refuse it for.
+    #[error("cannot make an activation request: {0}")]
+    Field(String),
 }
 
 /// An offline activation request.
@@ -94,14 +148,21 @@ pub struct ActivationRequest {
 impl ActivationRequest {
     /// A new request made now, with a fresh random nonce.
     ///
+    /// The fields are checked against the server's rules first, so that a request the server
+    /// would refuse is refused here, before anyone carries it to the administrator.
+    ///
     /// # Errors
     ///
+    /// [`RequestError::Field`] for a licence key that is not 25 symbols of the key alphabet, a
+    /// fingerprint that is not 1 to 256 printable ASCII characters without spaces, or a name
+    /// that is blank, longer than 200 characters or holds control characters;
     /// [`RequestError::Random`] if the system's random source fails.
     pub fn new(
         license_key: LicenseKey,
         fingerprint: &str,
         name: &str,
     ) -> Result<Self, RequestError> {
+        check_fields(&license_key, fingerprint, name)?;
         let mut nonce = [0u8; NONCE_BYTES];
         getrandom::fill(&mut nonce).map_err(RequestError::Random)?;
         let now = Utc::now();
@@ -223,8 +284,12 @@ mod tests {
     use super::*;
 
     fn request() -> ActivationRequest {
-        ActivationRequest::new(LicenseKey::new(" ABCDE-FGHJK-LMNPQ "), "sha256:ab", "ws-01")
-            .unwrap()
+        ActivationRequest::new(
+            LicenseKey::new(" k7mq2-xwr4t abcde-fgh23-456pq "),
+            "sha256:ab",
+            "ws-01",
+        )
+        .unwrap()
     }
 
     #[test]
@@ -233,7 +298,7 @@ mod tests {
         assert_eq!(URL_SAFE_NO_PAD.decode(&a.nonce).unwrap().len(), 32);
         assert_eq!(a.nonce.len(), 43);
         assert_ne!(a.nonce, b.nonce);
-        assert_eq!(a.license_key.expose(), "ABCDE-FGHJK-LMNPQ");
+        assert_eq!(a.license_key.expose(), "k7mq2-xwr4t abcde-fgh23-456pq");
         assert_eq!(a.v, 1);
         assert_eq!(a.created_at.timestamp_subsec_nanos(), 0);
         let age = Utc::now().timestamp() - a.created_at.timestamp();
@@ -264,7 +329,7 @@ mod tests {
             json,
             serde_json::json!({
                 "v": 1,
-                "license_key": "ABCDE-FGHJK-LMNPQ",
+                "license_key": "k7mq2-xwr4t abcde-fgh23-456pq",
                 "fingerprint": "sha256:ab",
                 "nonce": request.nonce,
                 "name": "ws-01",
@@ -294,7 +359,7 @@ mod tests {
     fn licence_key_debug_is_redacted() {
         let key = LicenseKey::new("ABCDE-FGHJK-LMNPQ");
         assert_eq!(format!("{key:?}"), "LicenseKey(ABCDE…)");
-        assert!(!format!("{:?}", request()).contains("FGHJK"));
+        assert!(!format!("{:?}", request()).contains("xwr4t"));
     }
 
     #[test]

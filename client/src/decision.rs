@@ -131,8 +131,10 @@ pub struct VerifyOptions {
 
 /// Verifies a decision token offline and returns its claims.
 ///
-/// Runs [`verify_jws`] (structure, `RS256`, known `kid`, signature), decodes
-/// the claims, and rejects the token when `now_unix >= exp`. Equivalent to
+/// Runs [`verify_jws`] (structure, `RS256`, known `kid`, signature), refuses a
+/// token with a `kind` claim (a licence file or revocation list) as
+/// [`VerifyError::WrongKind`], decodes the claims, and rejects the token when
+/// `now_unix >= exp`. Equivalent to
 /// [`verify_decision_with_options`] with default options (no leeway).
 ///
 /// `now_unix` is the current time in Unix seconds, from the system clock or a
@@ -164,6 +166,12 @@ pub fn verify_decision_with_options(
     options: VerifyOptions,
 ) -> Result<DecisionClaims, VerifyError> {
     let (_header, claims) = verify_jws(token, jwks)?;
+    if let Some(kind) = claims.get("kind") {
+        let kind = kind
+            .as_str()
+            .map_or_else(|| kind.to_string(), str::to_owned);
+        return Err(VerifyError::WrongKind(kind));
+    }
     let claims: DecisionClaims = serde_json::from_value(claims)
         .map_err(|err| VerifyError::InvalidClaims(err.to_string()))?;
     let deadline = claims.exp.saturating_add(i64::from(options.leeway_seconds));
@@ -343,6 +351,18 @@ mod tests {
             verify_decision(&sign_token(&json), &jwks(), IAT).unwrap_err(),
             VerifyError::InvalidClaims("missing field `exp`".into())
         );
+    }
+
+    #[test]
+    fn licence_files_and_revocation_lists_are_the_wrong_kind() {
+        for kind in ["license", "revocations"] {
+            let mut json = claims_json();
+            json["kind"] = kind.into();
+            assert_eq!(
+                verify_decision(&sign_token(&json), &jwks(), IAT).unwrap_err(),
+                VerifyError::WrongKind(kind.into())
+            );
+        }
     }
 
     #[test]

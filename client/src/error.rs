@@ -52,6 +52,13 @@ pub enum VerifyError {
     #[error("invalid decision claims: {0}")]
     InvalidClaims(String),
 
+    /// The token is validly signed but is not a decision: it carries a `kind`
+    /// claim (`license` or `revocations`), which decisions never have.
+    #[error(
+        "wrong kind of token: expected a decision, found `{0}`; check licence files and revocation lists with `licet-client license verify` and `licet-client revocations verify`"
+    )]
+    WrongKind(String),
+
     /// The token's `nonce` differs from the one the caller sent (or is absent).
     #[error("nonce mismatch: expected `{expected}`, {}", describe_found_nonce(.found.as_deref()))]
     NonceMismatch {

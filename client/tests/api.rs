@@ -154,10 +154,10 @@ fn verify_jws_serves_other_token_kinds() {
         }
     );
     assert_eq!(payload, licence);
-    // Not a decision: the typed check reports what is missing.
+    // Not a decision: its `kind` claim says so.
     assert_eq!(
         verify_decision(&token, &jwks(), IAT).unwrap_err(),
-        VerifyError::InvalidClaims("missing field `tenant`".into())
+        VerifyError::WrongKind("licence".into())
     );
 }
 

@@ -1,72 +1,19 @@
 //! Runs the built `licet-client` binary against tokens signed with a key
 //! generated for this test binary and a JWKS written to a temporary directory.
 
+mod common;
+
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rsa::PrivateKey;
-use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
 
-const KID: &str = "cli-test-key";
+use common::{KID, b64, fixture, sign, sign_with_header, stderr};
+
 const IAT: i64 = 1_767_225_600;
 const EXP: i64 = IAT + 300;
-
-struct Fixture {
-    key: PrivateKey,
-    _dir: tempfile::TempDir,
-    jwks_path: PathBuf,
-}
-
-/// One key and JWKS file per test binary: RSA key generation is slow.
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let key = PrivateKey::new(&mut getrandom::SysRng, 2048).unwrap();
-        let public = key.as_public_key();
-        let jwks = json!({"keys": [{
-            "kty": "RSA",
-            "kid": KID,
-            "use": "sig",
-            "alg": "RS256",
-            "n": b64(&public.n().to_be_bytes_trimmed_vartime()),
-            "e": b64(&public.e().to_be_bytes_trimmed_vartime()),
-        }]});
-        let dir = tempfile::tempdir().unwrap();
-        let jwks_path = dir.path().join("jwks.json");
-        std::fs::write(&jwks_path, jwks.to_string()).unwrap();
-        Fixture {
-            key,
-            _dir: dir,
-            jwks_path,
-        }
-    })
-}
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn sign(header: &Value, claims: &Value) -> String {
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let signature = fixture()
-        .key
-        .pkcs1v15_sign::<sha2::Sha256>(input.as_bytes())
-        .unwrap();
-    format!("{input}.{}", b64(&signature))
-}
-
-fn sign_claims(claims: &Value) -> String {
-    sign(&json!({"alg": "RS256", "typ": "JWT", "kid": KID}), claims)
-}
 
 fn claims() -> Value {
     json!({
@@ -114,13 +61,9 @@ fn run_verify(extra: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).unwrap()
-}
-
 #[test]
 fn verified_token_prints_claims_and_exits_0() {
-    let token = sign_claims(&claims());
+    let token = sign(&claims());
     let now = (IAT + 1).to_string();
     let output = run_verify(&["--now", &now, &token], None);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -134,7 +77,7 @@ fn verified_token_prints_claims_and_exits_0() {
 
 #[test]
 fn token_is_read_from_stdin_with_dash() {
-    let token = format!("{}\n", sign_claims(&claims()));
+    let token = format!("{}\n", sign(&claims()));
     let now = IAT.to_string();
     let output = run_verify(&["--now", &now, "--nonce", "n-42", "-"], Some(&token));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -145,7 +88,7 @@ fn token_is_read_from_stdin_with_dash() {
 
 #[test]
 fn expired_token_exits_5() {
-    let token = sign_claims(&claims());
+    let token = sign(&claims());
     let now = (EXP + 10).to_string();
     let output = run_verify(&["--now", &now, &token], None);
     assert_eq!(output.status.code(), Some(5));
@@ -162,14 +105,14 @@ fn system_clock_is_used_without_now() {
     let mut old = claims();
     old["iat"] = json!(1_000);
     old["exp"] = json!(2_000);
-    let output = run_verify(&[&sign_claims(&old)], None);
+    let output = run_verify(&[&sign(&old)], None);
     assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
     assert!(stderr(&output).starts_with("error: token expired at 2000 (now "));
 }
 
 #[test]
 fn nonce_mismatch_exits_6() {
-    let token = sign_claims(&claims());
+    let token = sign(&claims());
     let now = IAT.to_string();
     let output = run_verify(&["--now", &now, "--nonce", "n-43", &token], None);
     assert_eq!(output.status.code(), Some(6));
@@ -180,8 +123,23 @@ fn nonce_mismatch_exits_6() {
 }
 
 #[test]
+fn licence_file_given_as_a_decision_exits_12() {
+    let mut licence = claims();
+    licence["kind"] = "license".into();
+    let now = IAT.to_string();
+    let output = run_verify(&["--now", &now, &sign(&licence)], None);
+    assert_eq!(output.status.code(), Some(12));
+    assert_eq!(
+        stderr(&output),
+        "error: wrong kind of token: expected a decision, found `license`; check licence files \
+         and revocation lists with `licet-client license verify` and `licet-client revocations \
+         verify`\n"
+    );
+}
+
+#[test]
 fn tampered_token_exits_4() {
-    let token = sign_claims(&claims());
+    let token = sign(&claims());
     let (input, signature) = token.rsplit_once('.').unwrap();
     let mut raw = URL_SAFE_NO_PAD.decode(signature).unwrap();
     raw[0] ^= 0x80;
@@ -195,7 +153,7 @@ fn tampered_token_exits_4() {
 #[test]
 fn unknown_kid_and_bad_alg_exit_4() {
     let now = IAT.to_string();
-    let token = sign(
+    let token = sign_with_header(
         &json!({"alg": "RS256", "typ": "JWT", "kid": "k-new"}),
         &claims(),
     );
@@ -228,7 +186,7 @@ fn malformed_token_and_invalid_claims_exit_3() {
 
     let mut incomplete = claims();
     incomplete.as_object_mut().unwrap().remove("tenant");
-    let output = run_verify(&["--now", &now, &sign_claims(&incomplete)], None);
+    let output = run_verify(&["--now", &now, &sign(&incomplete)], None);
     assert_eq!(output.status.code(), Some(3));
     assert_eq!(
         stderr(&output),

@@ -3,80 +3,26 @@
 //! signed with a key generated for this test binary, given as a JWKS file or
 //! as a pinned PEM key.
 
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::Output;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use licet_client::{ActivationRequest, ArmorKind, armor};
-use pkcs8::{EncodePublicKey as _, LineEnding};
-use rsa::PrivateKey;
-use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 use tempfile::TempDir;
 
-const KID: &str = "cli-licence-key";
+use common::{b64, fixture, run, sign, stderr};
+
 const IAT: i64 = 1_764_800_000;
 const CHECKIN_BY: i64 = 1_765_400_000;
 const EXP: i64 = 1_767_400_000;
 const NOW: i64 = IAT + 7_200;
+const KEY: &str = "K7MQ2-XWR4T-ABCDE-FGH23-456PQ";
 const FP: &str = "sha256:7f3a9c1e5b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a";
-
-struct Fixture {
-    key: PrivateKey,
-    _dir: TempDir,
-    jwks_path: PathBuf,
-    pem_path: PathBuf,
-}
-
-/// One key, JWKS and PEM file per test binary: RSA key generation is slow.
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let key = PrivateKey::new(&mut getrandom::SysRng, 2048).unwrap();
-        let public = key.as_public_key();
-        let jwks = json!({"keys": [{
-            "kty": "RSA",
-            "kid": KID,
-            "use": "sig",
-            "alg": "RS256",
-            "n": b64(&public.n().to_be_bytes_trimmed_vartime()),
-            "e": b64(&public.e().to_be_bytes_trimmed_vartime()),
-        }]});
-        let dir = tempfile::tempdir().unwrap();
-        let jwks_path = dir.path().join("jwks.json");
-        std::fs::write(&jwks_path, jwks.to_string()).unwrap();
-        let pem_path = dir.path().join("licet.pem");
-        std::fs::write(&pem_path, public.to_public_key_pem(LineEnding::LF).unwrap()).unwrap();
-        Fixture {
-            key,
-            _dir: dir,
-            jwks_path,
-            pem_path,
-        }
-    })
-}
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn sign(claims: &Value) -> String {
-    let header = json!({"alg": "RS256", "typ": "JWT", "kid": KID});
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let signature = fixture()
-        .key
-        .pkcs1v15_sign::<sha2::Sha256>(input.as_bytes())
-        .unwrap();
-    format!("{input}.{}", b64(&signature))
-}
 
 fn licence() -> Value {
     json!({
@@ -114,30 +60,6 @@ fn file(dir: &TempDir, name: &str, text: &str) -> PathBuf {
     path
 }
 
-fn run(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_licet-client"))
-        .args(args)
-        .env_remove("LICET_LICENSE_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    child.wait_with_output().unwrap()
-}
-
 fn jwks_arg() -> &'static str {
     fixture().jwks_path.to_str().unwrap()
 }
@@ -155,10 +77,6 @@ fn verify_licence(dir: &TempDir, text: &str, extra: &[&str]) -> Output {
     args.extend(extra);
     args.push(path.to_str().unwrap());
     run(&args, None)
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).unwrap()
 }
 
 fn stdout_json(output: &Output) -> Value {
@@ -516,7 +434,7 @@ fn request(dir: &TempDir, fingerprint: &str) -> (PathBuf, ActivationRequest) {
         &[
             "request",
             "--license-key",
-            "ABCDE-FGHJK-LMNPQ",
+            KEY,
             "--fingerprint",
             fingerprint,
             "--name",
@@ -543,7 +461,7 @@ fn request(dir: &TempDir, fingerprint: &str) -> (PathBuf, ActivationRequest) {
         "{text}"
     );
     let request = ActivationRequest::from_armored(&text).unwrap();
-    assert_eq!(request.license_key.expose(), "ABCDE-FGHJK-LMNPQ");
+    assert_eq!(request.license_key.expose(), KEY);
     assert_eq!(request.fingerprint, fingerprint);
     assert_eq!(request.name, "ws-01");
     assert!(state.join("pending-request.json").exists());
@@ -633,7 +551,7 @@ fn request_to_stdout_exits_0() {
             "--out",
             "-",
             "--license-key",
-            "K-1",
+            "k7mq2 xwr4t abcde fgh23 456pq",
         ],
         None,
     );
@@ -643,6 +561,60 @@ fn request_to_stdout_exits_0() {
         ActivationRequest::from_armored(&text).unwrap().name,
         "ws-02"
     );
+}
+
+#[test]
+fn a_request_the_server_would_refuse_exits_2_and_keeps_the_pending_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, first) = request(&dir, FP);
+    let pending = std::fs::read_to_string(state.join("pending-request.json")).unwrap();
+    let out = dir.path().join("second.txt");
+    let attempt = |key: &str, fingerprint: &str, name: &str| {
+        run(
+            &[
+                "request",
+                "--license-key",
+                key,
+                "--fingerprint",
+                fingerprint,
+                "--name",
+                name,
+                "--state",
+                state.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            None,
+        )
+    };
+    assert_fails(
+        &attempt("bad", FP, "ws-01"),
+        2,
+        "cannot make an activation request: the licence key must be 25 letters and digits \
+         without 0, 1, I and O (case, spaces and dashes do not matter), like \
+         `K7MQ2-XWR4T-ABCDE-FGH23-456PQ`",
+    );
+    assert_fails(
+        &attempt(KEY, "bad fp", "ws-01"),
+        2,
+        "cannot make an activation request: the fingerprint must be 1 to 256 printable ASCII \
+         characters without spaces",
+    );
+    let output = attempt("K7MQ2-XWR4T-ABCDE-FGH23-456P0", "", "line\nbreak");
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("the licence key must be"), "{message}");
+    assert!(message.contains("the fingerprint must be"), "{message}");
+    assert!(
+        message.contains("the name must not hold control characters"),
+        "{message}"
+    );
+    assert!(!message.contains("456P0"), "the key is a secret: {message}");
+
+    assert!(!out.exists());
+    let kept = std::fs::read_to_string(state.join("pending-request.json")).unwrap();
+    assert_eq!(kept, pending);
+    assert!(kept.contains(&first.nonce));
 }
 
 #[test]

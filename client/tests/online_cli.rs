@@ -3,70 +3,22 @@
 //! file signed with a key generated here, or a problem document), and checks
 //! what the commands send, print, store and exit with.
 
+mod common;
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rsa::PrivateKey;
-use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
-const KID: &str = "online-cli-key";
+use common::{fixture, sign};
+
 const IAT: i64 = 1_764_800_000;
 const NOW: i64 = IAT + 60;
 const FP: &str = "sha256:5e8f0c1d2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5";
 const LICENSE_KEY: &str = "K7MQ2-XWR4T-ABCDE-FGH23-456PQ";
-
-struct Fixture {
-    key: PrivateKey,
-    _dir: TempDir,
-    jwks_path: PathBuf,
-}
-
-/// One key and JWKS file per test binary: RSA key generation is slow.
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let key = PrivateKey::new(&mut getrandom::SysRng, 2048).unwrap();
-        let public = key.as_public_key();
-        let jwks = json!({"keys": [{
-            "kty": "RSA", "kid": KID, "use": "sig", "alg": "RS256",
-            "n": b64(&public.n().to_be_bytes_trimmed_vartime()),
-            "e": b64(&public.e().to_be_bytes_trimmed_vartime()),
-        }]});
-        let dir = tempfile::tempdir().unwrap();
-        let jwks_path = dir.path().join("jwks.json");
-        std::fs::write(&jwks_path, jwks.to_string()).unwrap();
-        Fixture {
-            key,
-            _dir: dir,
-            jwks_path,
-        }
-    })
-}
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn sign(claims: &Value) -> String {
-    let header = json!({"alg": "RS256", "typ": "JWT", "kid": KID});
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let signature = fixture()
-        .key
-        .pkcs1v15_sign::<sha2::Sha256>(input.as_bytes())
-        .unwrap();
-    format!("{input}.{}", b64(&signature))
-}
 
 /// An online licence file issued at `iat` with id `jti`, as licet signs it.
 fn licence(jti: &str, iat: i64) -> Value {

@@ -12,7 +12,8 @@ Exit codes:
   3  malformed token or invalid claims
   4  bad signature, unknown key, or unsupported algorithm
   5  token expired
-  6  nonce mismatch";
+  6  nonce mismatch
+ 12  wrong kind of token: a licence file or revocation list, not a decision";
 
 /// Every exit code, shown in the `--help` of the licence commands.
 pub const EXIT_CODES: &str = "\
@@ -32,7 +33,8 @@ Exit codes:
  10  clock rolled back: the clock is more than 300 s behind a time already seen
  11  stale revocation list: fetch a fresh one
  12  wrong kind of token or file (a decision or a revocation list given as a licence,
-     an online licence file given to install)
+     a licence file or revocation list given to verify, an online licence file given to
+     install)
  13  revocation list for another tenant than the licence
  14  state directory unusable (unreadable, corrupt or not writable), or no pending
      activation request for install
@@ -90,6 +92,7 @@ fn verify_exit_code(err: &VerifyError) -> u8 {
         | VerifyError::UnsupportedAlgorithm(_) => 4,
         VerifyError::Expired { .. } => 5,
         VerifyError::NonceMismatch { .. } => 6,
+        VerifyError::WrongKind(_) => 12,
     }
 }
 

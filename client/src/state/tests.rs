@@ -40,8 +40,12 @@ fn offline_response(request: &ActivationRequest) -> Value {
 }
 
 fn pending(state: &StateDir) -> ActivationRequest {
-    let request =
-        ActivationRequest::new(LicenseKey::new("ABCDE-FGHJK-LMNPQ"), FINGERPRINT, "ws-01").unwrap();
+    let request = ActivationRequest::new(
+        LicenseKey::new("K7MQ2-XWR4T-ABCDE-FGH23-456PQ"),
+        FINGERPRINT,
+        "ws-01",
+    )
+    .unwrap();
     state.save_pending_request(&request).unwrap();
     request
 }
@@ -235,7 +239,7 @@ fn install_round_trip() {
     assert_eq!(stored.name, "ws-01");
     // The licence key itself is not kept.
     let pending_text = std::fs::read_to_string(state.path().join(PENDING_REQUEST_FILE)).unwrap();
-    assert!(!pending_text.contains("FGHJK"), "{pending_text}");
+    assert!(!pending_text.contains("XWR4T"), "{pending_text}");
 
     // The server reads the request and signs an offline licence for it.
     let received = ActivationRequest::from_armored(&request.to_armored()).unwrap();
@@ -342,7 +346,12 @@ fn an_online_file_cannot_be_installed() {
 #[test]
 fn install_without_a_pending_request_is_refused() {
     let (_dir, state) = fresh();
-    let request = ActivationRequest::new(LicenseKey::new("K"), FINGERPRINT, "ws").unwrap();
+    let request = ActivationRequest::new(
+        LicenseKey::new("K7MQ2-XWR4T-ABCDE-FGH23-456PQ"),
+        FINGERPRINT,
+        "ws",
+    )
+    .unwrap();
     let err = state
         .install(&sign_token(&offline_response(&request)), &keys(), NOW)
         .unwrap_err();
