@@ -169,14 +169,27 @@ fn value(series: &Value) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// Allowed and denied decisions, a request licet refuses, and the other routes, for `LOAD`.
+/// Allowed and denied decisions, a request licet refuses, licence refreshes and the other
+/// routes, for `LOAD`.
 async fn drive(app: &TestApp) {
     // An active entitlement, and an expired one.
     let allowed_request = device_request("acme", "d-7f3a", "cad.export", "2.4.1", "prod");
     let denied_request = device_request("initech", "i-node-1", "sim.solve", "2.0.0", "prod");
+    // A machine activates, then refreshes its licence file as the load goes on.
+    let (key, _) = app.new_license_key("ent-acme-cad").await;
+    let machine = json!({"license_key": key, "fingerprint": "sha256:scraped-machine"});
+    let activated = app
+        .post_json(
+            "/v1/activations",
+            &json!({"license_key": key, "fingerprint": "sha256:scraped-machine", "name": "ws"}),
+        )
+        .await;
+    assert_eq!(activated.status, 201, "{}", activated.text);
     let started = Instant::now();
-    let (mut allowed, mut denied) = (0, 0);
+    let (mut allowed, mut denied, mut refreshed) = (0, 0, 0);
     while started.elapsed() < LOAD {
+        let refresh = app.post_json("/v1/licenses/refresh", &machine).await;
+        refreshed += usize::from(refresh.status == 200);
         let allow = app.decide(&allowed_request).await;
         allowed += usize::from(allow.body["decision"] == "allow");
         let deny = app.decide(&denied_request).await;
@@ -185,7 +198,12 @@ async fn drive(app: &TestApp) {
             .post_raw("/v1/decisions", "application/json", "{".into())
             .await;
         assert_eq!(invalid.status, 400, "{}", invalid.text);
-        for path in ["/readyz", "/v1/policies/active", "/.well-known/jwks.json"] {
+        for path in [
+            "/readyz",
+            "/v1/policies/active",
+            "/.well-known/jwks.json",
+            "/v1/revocations?tenant=acme",
+        ] {
             assert_eq!(app.get(path).await.status, 200, "{path}");
         }
     }
@@ -194,8 +212,8 @@ async fn drive(app: &TestApp) {
         .await;
     assert_eq!(reload.status, 200, "{}", reload.text);
     assert!(
-        allowed > 10 && denied > 10,
-        "{allowed} allowed, {denied} denied"
+        allowed > 10 && denied > 10 && refreshed > 10,
+        "{allowed} allowed, {denied} denied, {refreshed} licence files refreshed"
     );
 }
 
@@ -298,6 +316,9 @@ async fn prometheus_evaluates_every_rule_and_dashboard_query_against_a_running_l
     let app = common::spawn_with(Backend::Sqlite, |config| {
         let dir = config.server.data_dir.clone();
         policies = Some(common::own_policies(config, &dir));
+        // One machine refreshes throughout the load: no per-key limit in the way.
+        config.activation.attempts_per_minute = 100_000;
+        config.activation.attempts_burst = 100_000;
     });
     app.load_demo().await;
     let target = app.base.trim_start_matches("http://").to_string();
