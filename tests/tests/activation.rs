@@ -44,6 +44,11 @@ async fn activation_to_the_limit(backend: Backend) {
 
     let first = activate(&app, &key, "sha256:aaaa").await;
     assert_eq!(first.status, 201, "{}", first.text);
+    let device = first.body["device"]["id"].as_str().unwrap();
+    assert_eq!(
+        first.location,
+        Some(format!("/v1/admin/tenants/acme/devices/{device}"))
+    );
     let second = activate(&app, &key, "sha256:bbbb").await;
     assert_eq!(second.status, 201, "{}", second.text);
 
@@ -57,6 +62,7 @@ async fn activation_to_the_limit(backend: Backend) {
     // The same fingerprint again is the same device, not a third seat.
     let again = activate(&app, &key, "sha256:aaaa").await;
     assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.location, None);
     assert_eq!(again.body["device"]["id"], first.body["device"]["id"]);
     assert_eq!(device_count(&app).await, 2);
 

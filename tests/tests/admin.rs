@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 const T: &str = "/v1/admin/tenants";
 
 /// Products `cad` (cad.view, cad.edit) and `sim` (sim.solve), tenants `acme` and `globex`, and
-/// users `u-1`…`u-3` of `acme`, all through the API.
+/// users `u-1`…`u-3` of `acme`, all through the API; each creation names its record's address.
 async fn catalogue(app: &TestApp) {
     for product in [
         json!({ "id": "cad", "name": "CAD", "releases": [{ "version": "2.0.0" }],
@@ -23,12 +23,18 @@ async fn catalogue(app: &TestApp) {
             .post_as(ADMIN_TOKEN, "/v1/admin/products", &product)
             .await;
         assert_eq!(answer.status, 201, "{}", answer.text);
+        let id = product["id"].as_str().unwrap();
+        assert_eq!(
+            answer.location.as_deref(),
+            Some(format!("/v1/admin/products/{id}").as_str())
+        );
     }
     for tenant in ["acme", "globex"] {
         let answer = app
             .post_as(ADMIN_TOKEN, T, &json!({ "id": tenant, "name": tenant }))
             .await;
         assert_eq!(answer.status, 201, "{}", answer.text);
+        assert_eq!(answer.location, Some(format!("{T}/{tenant}")));
     }
     for user in ["u-1", "u-2", "u-3"] {
         let body = json!({ "id": user, "display_name": user });
@@ -36,6 +42,7 @@ async fn catalogue(app: &TestApp) {
             .post_as(ADMIN_TOKEN, &format!("{T}/acme/users"), &body)
             .await;
         assert_eq!(answer.status, 201, "{}", answer.text);
+        assert_eq!(answer.location, Some(format!("{T}/acme/users/{user}")));
     }
 }
 
@@ -91,6 +98,7 @@ async fn an_entitlement_made_through_the_api_allows_a_decision(app: TestApp) {
         )
         .await;
     assert_eq!(answer.status, 201, "{}", answer.text);
+    assert_eq!(answer.location, Some(format!("{T}/acme/entitlements/e-1")));
     assert_eq!(answer.body["starts_at"], "2020-01-01T00:00:00Z");
     assert_eq!(answer.body["seats_assigned"], 0);
 
@@ -340,6 +348,7 @@ async fn the_seat_limit_holds_under_concurrent_assignments(app: TestApp) {
         .post_as(ADMIN_TOKEN, &seats, &json!({ "user": third }))
         .await;
     assert_eq!(seat.status, 201, "{}", seat.text);
+    assert_eq!(seat.location, Some(format!("{seats}/{third}")));
     let fourth = json!({ "id": "u-4", "display_name": "Four" });
     let made = app
         .post_as(ADMIN_TOKEN, &format!("{T}/acme/users"), &fourth)

@@ -318,12 +318,15 @@ async fn respond(
         "expires_at": timestamp(claims.exp),
         "checkin_by": timestamp(claims.checkin_by),
     });
-    let mut answer = if grant.created {
-        HttpResponse::Created()
+    if grant.created {
+        let location = format!(
+            "/v1/admin/tenants/{}/devices/{}",
+            grant.tenant, grant.device.id
+        );
+        Ok(super::records::created(location, body))
     } else {
-        HttpResponse::Ok()
-    };
-    Ok(answer.json(body))
+        Ok(HttpResponse::Ok().json(body))
+    }
 }
 
 /// Counts a licence-file request by its outcome.

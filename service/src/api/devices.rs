@@ -88,7 +88,8 @@ pub struct NewKeyBody {
     ticket: Option<String>,
 }
 
-/// Makes a licence key; the answer is the only place the key itself ever appears.
+/// Makes a licence key: 201 with its address. The answer is the only place the key itself ever
+/// appears.
 pub async fn create_key(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -103,17 +104,19 @@ pub async fn create_key(
         ticket: body.ticket,
     };
     let actor = actor(&req, caller, note);
+    let t = tenant.clone();
     let (row, key) = state
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
-                activation::create_key(conn, &tenant, &body.entitlement, &actor, now())
+                activation::create_key(conn, &t, &body.entitlement, &actor, now())
             })
         })
         .await?;
+    let location = format!("/v1/admin/tenants/{tenant}/license-keys/{}", row.id);
     let mut answer = activation::key_json(&row);
     answer["key"] = Value::String(key);
-    Ok(HttpResponse::Created().json(answer))
+    Ok(super::records::created(location, answer))
 }
 
 /// `POST …/license-keys/{key}/revoke`

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::records::{NoteBody, PageQuery, author, list, may_touch, noted, optional_body};
+use super::records::{NoteBody, PageQuery, author, created, list, may_touch, noted, optional_body};
 use crate::error::ApiError;
 use crate::identity::{Role, authorize};
 use crate::licensing::manage::seats;
@@ -36,7 +36,7 @@ pub async fn list_seats(
     Ok(list(&items, &page, |s| s.user.clone()))
 }
 
-/// `POST …/seats`: 201 with the seat; 409 `SEAT_LIMIT_REACHED` when every seat is taken.
+/// `POST …/seats`: 201 with the seat and its address; 409 `SEAT_LIMIT_REACHED` when every seat is taken.
 pub async fn assign_seat(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -49,12 +49,17 @@ pub async fn assign_seat(
     let noted = noted::<AssignBody>(body)?;
     let by = author(&req, &caller, noted.reason, noted.ticket);
     let user = noted.body.user;
+    let (t, e) = (tenant.clone(), entitlement.clone());
     let seat = state
         .db
-        .run(move |conn| seats::assign(conn, &tenant, &entitlement, &user, &by))
+        .run(move |conn| seats::assign(conn, &t, &e, &user, &by))
         .await?;
     state.cache.invalidate_all();
-    Ok(HttpResponse::Created().json(seat))
+    let location = format!(
+        "/v1/admin/tenants/{tenant}/entitlements/{entitlement}/seats/{}",
+        seat.user
+    );
+    Ok(created(location, seat))
 }
 
 /// `DELETE …/seats/{user}`: 204; an optional body gives `reason` and `ticket`.

@@ -3,7 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value};
 
-use super::records::{PageQuery, author, list, may_touch, noted};
+use super::records::{PageQuery, author, created, list, may_touch, noted};
 use crate::error::ApiError;
 use crate::identity::{Role, authorize};
 use crate::licensing::import::UserEntry;
@@ -29,7 +29,7 @@ pub async fn list_users(
     Ok(list(&items, &page, |u| u.id.clone()))
 }
 
-/// `POST /v1/admin/tenants/{tenant}/users`: 201 with the user.
+/// `POST /v1/admin/tenants/{tenant}/users`: 201 with the user and its address.
 pub async fn create_user(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -42,10 +42,12 @@ pub async fn create_user(
     let noted = noted::<UserEntry>(body)?;
     let by = author(&req, &caller, noted.reason, noted.ticket);
     let entry = noted.body;
+    let t = tenant.clone();
     let view = state
         .db
-        .run(move |conn| users::create(conn, &tenant, entry, &by))
+        .run(move |conn| users::create(conn, &t, entry, &by))
         .await?;
     state.cache.invalidate_all();
-    Ok(HttpResponse::Created().json(view))
+    let location = format!("/v1/admin/tenants/{tenant}/users/{}", view.id);
+    Ok(created(location, view))
 }

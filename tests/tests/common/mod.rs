@@ -143,6 +143,7 @@ pub struct Answer {
     pub status: u16,
     pub content_type: String,
     pub allow: Option<String>,
+    pub location: Option<String>,
     pub body: Value,
     pub text: String,
 }
@@ -163,17 +164,21 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let allow = response
-        .headers()
-        .get("allow")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (allow, location) = (header("allow"), header("location"));
     let text = response.body_mut().read_to_string().unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Answer {
         status,
         content_type,
         allow,
+        location,
         body,
         text,
     }
@@ -420,9 +425,11 @@ impl TestApp {
             )
             .await;
         assert_eq!(made.status, 201, "{}", made.text);
-        (
-            made.body["key"].as_str().unwrap().to_string(),
-            made.body["id"].as_str().unwrap().to_string(),
-        )
+        let id = made.body["id"].as_str().unwrap().to_string();
+        assert_eq!(
+            made.location,
+            Some(format!("/v1/admin/tenants/acme/license-keys/{id}"))
+        );
+        (made.body["key"].as_str().unwrap().to_string(), id)
     }
 }
