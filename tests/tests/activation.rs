@@ -489,9 +489,8 @@ async fn attempts_per_key_are_limited_on_postgres() {
     attempts_per_key_are_limited(Backend::Postgres).await;
 }
 
-#[actix_web::test]
-async fn admin_routes_check_role_and_tenant() {
-    let app = common::spawn_with_contract(Backend::Sqlite).await;
+async fn admin_routes_check_role_and_tenant(backend: Backend) {
+    let app = common::spawn_with_contract(backend).await;
     let body = json!({ "entitlement": "ent-two" });
     let path = "/v1/admin/tenants/acme/license-keys";
     assert_eq!(app.post_as(AUDITOR_TOKEN, path, &body).await.status, 403);
@@ -510,7 +509,12 @@ async fn admin_routes_check_role_and_tenant() {
     let missing = app
         .post_as(ADMIN_TOKEN, path, &json!({ "entitlement": "nope" }))
         .await;
-    assert_eq!(missing.status, 404, "{}", missing.text);
+    assert_eq!(
+        (missing.status, missing.body["code"].as_str()),
+        (404, Some("ENTITLEMENT_NOT_FOUND")),
+        "{}",
+        missing.text
+    );
     let gone = app
         .get_as(AUDITOR_TOKEN, "/v1/admin/tenants/acme/devices/nope")
         .await;
@@ -528,6 +532,46 @@ async fn admin_routes_check_role_and_tenant() {
             "{list}"
         );
     }
+
+    // Every route under an unknown tenant names the tenant, not the record it looked for.
+    let nobody = "/v1/admin/tenants/nobody";
+    let writes = [
+        (format!("{nobody}/license-keys"), body.clone()),
+        (format!("{nobody}/license-keys/lk-1/revoke"), json!({})),
+        (format!("{nobody}/devices/dev-1/deactivate"), json!({})),
+        (format!("{nobody}/devices/dev-1/revoke"), json!({})),
+        (
+            format!("{nobody}/devices/dev-1/replace"),
+            json!({ "fingerprint": "sha256:ffff" }),
+        ),
+    ];
+    for (path, body) in writes {
+        let unknown = app.post_as(ADMIN_TOKEN, &path, &body).await;
+        assert_eq!(
+            (unknown.status, unknown.body["code"].as_str()),
+            (404, Some("TENANT_NOT_FOUND")),
+            "{path}: {}",
+            unknown.text
+        );
+        assert_eq!(unknown.body["detail"], "no tenant `nobody`", "{path}");
+    }
+    let unknown = app
+        .get_as(AUDITOR_TOKEN, &format!("{nobody}/devices/dev-1"))
+        .await;
+    assert_eq!(
+        (unknown.status, unknown.body["code"].as_str()),
+        (404, Some("TENANT_NOT_FOUND"))
+    );
+}
+
+#[actix_web::test]
+async fn admin_routes_check_role_and_tenant_on_sqlite() {
+    admin_routes_check_role_and_tenant(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn admin_routes_check_role_and_tenant_on_postgres() {
+    admin_routes_check_role_and_tenant(Backend::Postgres).await;
 }
 
 /// The whole offline path with licet-client: request, upload, install; then the installed

@@ -20,6 +20,7 @@ pub fn create_key(
     actor: &Actor,
     now: NaiveDateTime,
 ) -> Result<(LicenseKeyRow, String), LicensingError> {
+    known_tenant(conn, tenant)?;
     let exists: i64 = entitlements::table
         .filter(entitlements::tenant_id.eq(tenant))
         .filter(entitlements::id.eq(entitlement))
@@ -79,15 +80,18 @@ pub fn revoke_key(
     actor: &Actor,
     now: NaiveDateTime,
 ) -> Result<LicenseKeyRow, LicensingError> {
-    let row: LicenseKeyRow = license_keys::table
+    let found: Option<LicenseKeyRow> = license_keys::table
         .find((tenant, id))
         .select(LicenseKeyRow::as_select())
         .first(conn)
-        .optional()?
-        .ok_or_else(|| LicensingError::NotFound {
+        .optional()?;
+    let Some(row) = found else {
+        known_tenant(conn, tenant)?;
+        return Err(LicensingError::NotFound {
             code: "LICENSE_KEY_NOT_FOUND",
             message: format!("tenant `{tenant}` has no licence key `{id}`"),
-        })?;
+        });
+    };
     if row.status == "revoked" {
         return Err(LicensingError::Conflict(format!(
             "licence key `{id}` is already revoked"

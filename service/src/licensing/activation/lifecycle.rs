@@ -12,16 +12,23 @@ use crate::db::schema::{device_events, devices};
 use super::revocation_list::publish;
 use super::*;
 
+/// The device `id` of `tenant`; a tenant that does not exist is named as such.
 fn load_device(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Device, LicensingError> {
-    devices::table
+    let found = devices::table
         .find((tenant, id))
         .select(Device::as_select())
         .first(conn)
-        .optional()?
-        .ok_or_else(|| LicensingError::NotFound {
-            code: "DEVICE_NOT_FOUND",
-            message: format!("tenant `{tenant}` has no device `{id}`"),
-        })
+        .optional()?;
+    match found {
+        Some(device) => Ok(device),
+        None => {
+            known_tenant(conn, tenant)?;
+            Err(LicensingError::NotFound {
+                code: "DEVICE_NOT_FOUND",
+                message: format!("tenant `{tenant}` has no device `{id}`"),
+            })
+        }
+    }
 }
 
 /// Deactivates (`inactive`, the seat is free and the machine may activate again) or revokes
