@@ -761,6 +761,71 @@ async fn revocations_follow_imports_reactivations_and_key_revocations(backend: B
     );
 }
 
+/// A device deactivated, activated again and then moved has revoked its first fingerprint twice;
+/// the list names that fingerprint once, with the time of the move, which also covers every
+/// file the earlier deactivation revoked.
+async fn a_fingerprint_revoked_twice_is_listed_once(backend: Backend) {
+    let app = common::spawn_with_contract(backend).await;
+    let (key, _) = app.new_license_key("ent-two").await;
+    let first = activate(&app, &key, "sha256:aaaa").await;
+    let device = first.body["device"]["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/admin/tenants/acme/devices/{device}");
+    let off = app
+        .post_as(ADMIN_TOKEN, &format!("{path}/deactivate"), &json!({}))
+        .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+    assert_eq!(activate(&app, &key, "sha256:aaaa").await.status, 201);
+    let moved = app
+        .post_as(
+            ADMIN_TOKEN,
+            &format!("{path}/replace"),
+            &json!({ "fingerprint": "sha256:bbbb" }),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+
+    let seen = app.get_as(AUDITOR_TOKEN, &path).await;
+    let moved_at = seen.body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "transferred")
+        .and_then(|e| e["at"].as_str())
+        .map(|at| {
+            chrono::DateTime::parse_from_rfc3339(at)
+                .unwrap()
+                .timestamp()
+        })
+        .expect("a `transferred` event");
+    let list = app.get("/v1/revocations?tenant=acme").await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let listed: Vec<(&str, &str, i64)> = list.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap(),
+                e["fingerprint"].as_str().unwrap(),
+                e["revoked_at"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [(device.as_str(), "sha256:aaaa", moved_at)]);
+    let claims = verified_claims(&app, list.body["token"].as_str().unwrap()).await;
+    assert_eq!(claims["entries"], list.body["entries"]);
+}
+
+#[actix_web::test]
+async fn a_fingerprint_revoked_twice_is_listed_once_on_sqlite() {
+    a_fingerprint_revoked_twice_is_listed_once(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn a_fingerprint_revoked_twice_is_listed_once_on_postgres() {
+    a_fingerprint_revoked_twice_is_listed_once(Backend::Postgres).await;
+}
+
 #[actix_web::test]
 async fn revocations_follow_imports_reactivations_and_key_revocations_on_sqlite() {
     revocations_follow_imports_reactivations_and_key_revocations(Backend::Sqlite).await;

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::models::{NewRevocation, RevocationRow};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::db::schema::{devices, revocations, tenants};
 use crate::db::{DbConnection, DbError};
@@ -72,7 +72,8 @@ pub struct RevocationEntry {
     pub revoked_at: i64,
 }
 
-/// Every revocation of `tenant`, oldest first; `None` when the tenant does not exist.
+/// The revocations of `tenant`, one per subject, oldest first; `None` when the tenant does not
+/// exist.
 pub fn revocation_entries(
     conn: &mut DbConnection,
     tenant: &str,
@@ -99,18 +100,96 @@ pub fn revocation_entries(
         .load(conn)?
         .into_iter()
         .collect();
-    Ok(Some(
-        rows.into_iter()
-            .filter(|r| {
-                let binding = (r.subject.clone(), r.fingerprint.clone().unwrap_or_default());
-                !(r.kind == "device" && active.contains(&binding))
-            })
-            .map(|r| RevocationEntry {
+    let current = rows.into_iter().filter(|r| {
+        let binding = (r.subject.clone(), r.fingerprint.clone().unwrap_or_default());
+        !(r.kind == "device" && active.contains(&binding))
+    });
+    Ok(Some(latest_per_subject(current)))
+}
+
+/// One entry per revoked subject (a key, or a device with one fingerprint), holding the latest
+/// `revoked_at`, in the order of each subject's latest row.
+///
+/// A client counts a file as revoked when its subject matches and it was issued at or before
+/// `revoked_at`, so the latest time of a subject revokes every file an earlier one did: a
+/// device deactivated, activated again and then moved keeps one entry, dated by the move.
+fn latest_per_subject(rows: impl Iterator<Item = RevocationRow>) -> Vec<RevocationEntry> {
+    let rows: Vec<RevocationRow> = rows.collect();
+    let subject = |r: &RevocationRow| (r.kind.clone(), r.subject.clone(), r.fingerprint.clone());
+    let mut latest: HashMap<_, NaiveDateTime> = HashMap::new();
+    for row in &rows {
+        let at = latest.entry(subject(row)).or_insert(row.revoked_at);
+        *at = (*at).max(row.revoked_at);
+    }
+    let mut entries: Vec<RevocationEntry> = rows
+        .into_iter()
+        .rev()
+        .filter_map(|r| {
+            let revoked_at = latest.remove(&subject(&r))?;
+            Some(RevocationEntry {
                 kind: r.kind,
                 id: r.subject,
                 fingerprint: r.fingerprint,
-                revoked_at: r.revoked_at.and_utc().timestamp(),
+                revoked_at: revoked_at.and_utc().timestamp(),
             })
-            .collect(),
-    ))
+        })
+        .collect();
+    entries.reverse();
+    entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        id: i64,
+        kind: &str,
+        subject: &str,
+        fingerprint: Option<&str>,
+        at: i64,
+    ) -> RevocationRow {
+        RevocationRow {
+            id,
+            tenant_id: "acme".into(),
+            kind: kind.into(),
+            subject: subject.into(),
+            fingerprint: fingerprint.map(str::to_string),
+            revoked_at: chrono::DateTime::from_timestamp(at, 0).unwrap().naive_utc(),
+            reason: "test".into(),
+        }
+    }
+
+    #[test]
+    fn a_subject_revoked_twice_is_listed_once_with_the_later_time() {
+        let rows = vec![
+            row(1, "device", "dev-1", Some("sha256:aaaa"), 100),
+            row(2, "license_key", "lk-1", None, 150),
+            row(3, "device", "dev-1", Some("sha256:aaaa"), 200),
+            row(4, "device", "dev-1", Some("sha256:bbbb"), 300),
+        ];
+        let listed: Vec<_> = latest_per_subject(rows.into_iter())
+            .into_iter()
+            .map(|e| (e.id, e.fingerprint, e.revoked_at))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("lk-1".to_string(), None, 150),
+                ("dev-1".to_string(), Some("sha256:aaaa".to_string()), 200),
+                ("dev-1".to_string(), Some("sha256:bbbb".to_string()), 300),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_later_time_wins_whatever_order_the_rows_were_written_in() {
+        let rows = vec![
+            row(1, "device", "dev-1", Some("sha256:aaaa"), 500),
+            row(2, "device", "dev-1", Some("sha256:aaaa"), 400),
+        ];
+        let listed = latest_per_subject(rows.into_iter());
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].revoked_at, 500);
+    }
 }
