@@ -109,6 +109,71 @@ mod tests {
         }
     }
 
+    /// Every operation with a JSON body declares the answers to a body the server refuses, and
+    /// every 201 or 202 the `Location` header the server sends with it.
+    #[test]
+    fn bodies_declare_their_refusals_and_creations_their_location() {
+        let doc = document();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in METHODS {
+                let Some(op) = item.get(method) else { continue };
+                let responses = &op["responses"];
+                if op.get("requestBody").is_some() {
+                    for status in ["400", "413", "415", "422"] {
+                        let answer = resolve(&doc, &responses[status]);
+                        assert!(
+                            answer["description"].is_string(),
+                            "{method} {path}: a JSON body but no {status} answer"
+                        );
+                    }
+                }
+                for status in ["201", "202"] {
+                    let Some(answer) = responses.get(status) else {
+                        continue;
+                    };
+                    let location = resolve(&doc, &resolve(&doc, answer)["headers"]["Location"]);
+                    assert!(
+                        location["schema"]["type"] == "string",
+                        "{method} {path}: {status} without a `Location` header"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The `Problem` schema names every member a problem body can carry.
+    #[actix_web::test]
+    async fn the_problem_schema_names_every_member_the_server_sends() {
+        use actix_web::ResponseError;
+
+        let problem = crate::error::ApiError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "ACTIVATION_REFUSED",
+            "refused",
+        )
+        .with_errors(vec!["the licence key was revoked".into()])
+        .with_reasons(vec!["LICENSE_KEY_REVOKED".into()])
+        .with_retry_after(3);
+        let body = actix_web::body::to_bytes(problem.error_response().into_body())
+            .await
+            .unwrap();
+        let sent: Value = serde_json::from_slice(&body).unwrap();
+        let doc = document();
+        let schema = &doc["components"]["schemas"]["Problem"]["properties"];
+        for member in sent.as_object().unwrap().keys() {
+            assert!(
+                schema[member]["description"].is_string() || schema[member]["type"].is_string(),
+                "problem member `{member}` is not in the `Problem` schema"
+            );
+        }
+        for member in ["errors", "reasons", "retry_after_seconds"] {
+            assert!(
+                schema[member]["description"].is_string(),
+                "`{member}` is not described"
+            );
+        }
+    }
+
     #[test]
     fn every_reference_resolves() {
         let doc = document();
