@@ -260,6 +260,34 @@ async fn existing_ids_are_conflicts(app: TestApp) {
     );
     let missing = app.get_as(AUDITOR_TOKEN, &format!("{T}/nope/users")).await;
     assert_eq!(missing.body["code"], "TENANT_NOT_FOUND");
+
+    // Under an unknown tenant, the tenant is what is missing, not the entitlement or seat.
+    let gone = format!("{T}/nope/entitlements/e-1");
+    let answers = [
+        app.get_as(AUDITOR_TOKEN, &gone).await,
+        app.get_as(AUDITOR_TOKEN, &format!("{gone}/seats")).await,
+        app.post_as(
+            ADMIN_TOKEN,
+            &format!("{gone}/seats"),
+            &json!({ "user": "u-1" }),
+        )
+        .await,
+        app.send_as(
+            "DELETE",
+            ADMIN_TOKEN,
+            &format!("{gone}/seats/u-1"),
+            &json!({}),
+        )
+        .await,
+    ];
+    for answer in answers {
+        assert_eq!(
+            (answer.status, answer.body["code"].as_str()),
+            (404, Some("TENANT_NOT_FOUND")),
+            "{}",
+            answer.text
+        );
+    }
 }
 
 #[actix_web::test]

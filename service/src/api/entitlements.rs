@@ -11,7 +11,6 @@ use crate::error::ApiError;
 use crate::identity::{Role, authorize};
 use crate::licensing::import::EntitlementEntry;
 use crate::licensing::manage::entitlements::{self, EntitlementPatch, Outcome};
-use crate::licensing::manage::{Kind, ManageError};
 use crate::state::AppState;
 
 /// The body of `PATCH`: the terms to change.
@@ -80,15 +79,10 @@ pub async fn get_entitlement(
     let caller = authorize(&req, &state.config.access, Role::Auditor)?;
     let (tenant, id) = path.into_inner();
     may_touch(&caller, &tenant)?;
-    let lookup = id.clone();
     let view = state
         .db
-        .run(move |conn| entitlements::get(conn, &tenant, &lookup))
+        .run(move |conn| entitlements::find(conn, &tenant, &id))
         .await?;
-    let view = view.ok_or(ManageError::NotFound {
-        kind: Kind::Entitlement,
-        id,
-    })?;
     Ok(HttpResponse::Ok().json(view))
 }
 

@@ -118,6 +118,27 @@ pub fn get(
     Ok(views(conn, tenant, row.into_iter().collect())?.pop())
 }
 
+/// One entitlement of `tenant`; `NotFound` naming the tenant when it does not exist, else the
+/// entitlement.
+pub fn find(
+    conn: &mut DbConnection,
+    tenant: &str,
+    id: &str,
+) -> Result<EntitlementView, ManageError> {
+    match get(conn, tenant, id)? {
+        Some(view) => Ok(view),
+        None => Err(missing(conn, tenant, id)),
+    }
+}
+
+/// Why entitlement `id` of `tenant` was not found: the tenant, or the entitlement.
+pub(super) fn missing(conn: &mut DbConnection, tenant: &str, id: &str) -> ManageError {
+    match tenants::require_approval(conn, tenant) {
+        Ok(_) => ManageError::not_found(Kind::Entitlement, id),
+        Err(err) => err,
+    }
+}
+
 fn views(
     conn: &mut DbConnection,
     tenant: &str,
@@ -229,7 +250,7 @@ pub(super) fn lock(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<()
         .set(entitlements::updated_at.eq(entitlements::updated_at))
         .execute(conn)?;
     if touched == 0 {
-        return Err(ManageError::not_found(Kind::Entitlement, id));
+        return Err(missing(conn, tenant, id));
     }
     Ok(())
 }

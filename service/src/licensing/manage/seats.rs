@@ -36,9 +36,7 @@ pub fn list(
     entitlement: &str,
     page: &Page,
 ) -> Result<Vec<SeatView>, ManageError> {
-    if entitlements::get(conn, tenant, entitlement)?.is_none() {
-        return Err(ManageError::not_found(Kind::Entitlement, entitlement));
-    }
+    entitlements::find(conn, tenant, entitlement)?;
     let mut query = seat_assignments::table
         .filter(seat_assignments::tenant_id.eq(tenant.to_string()))
         .filter(seat_assignments::entitlement_id.eq(entitlement.to_string()))
