@@ -194,6 +194,23 @@ async fn validation_lists_every_problem_and_writes_nothing(app: TestApp) {
         (422, Some("INVALID_REQUEST"))
     );
 
+    // Roles come from an import file only; the message says so.
+    let developer = json!({ "id": "u-dev", "display_name": "Dev", "roles": ["dev"] });
+    let refused = app
+        .post_as(ADMIN_TOKEN, &format!("{T}/acme/users"), &developer)
+        .await;
+    assert_eq!(
+        (refused.status, refused.body["code"].as_str()),
+        (422, Some("VALIDATION_FAILED"))
+    );
+    assert_eq!(
+        refused.body["errors"][0],
+        "tenant `acme`, user `u-dev`, field `roles`: role `dev` is not defined; roles are \
+         defined under `roles:` of a file loaded with `licet import`",
+        "{}",
+        refused.text
+    );
+
     let listed = app
         .get_as(AUDITOR_TOKEN, &format!("{T}/acme/entitlements"))
         .await;

@@ -303,7 +303,14 @@ fn check_user(c: &mut Checker, entry: &str, user: &UserEntry, role_ids: &HashSet
     }
     for role in &user.roles {
         if !role_ids.contains(role.as_str()) {
-            c.fail(entry, "roles", format!("role `{role}` is not defined"));
+            c.fail(
+                entry,
+                "roles",
+                format!(
+                    "role `{role}` is not defined; roles are defined under `roles:` of a file \
+                     loaded with `licet import`"
+                ),
+            );
         }
     }
 }
