@@ -357,6 +357,41 @@ fn policy_test_refuses_a_malformed_suite_file_with_exit_2() {
 }
 
 #[test]
+fn policy_test_outside_the_repository_says_where_the_suites_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_licet"))
+        .args(["policy", "test"])
+        .current_dir(dir.path())
+        .env("LICET__SERVER__DATA_DIR", dir.path())
+        .env_remove("LICET_CONFIG")
+        .env_remove("LICET__POLICIES__DIR")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "error: there is no policy test folder at `policies/tests`: the built-in bundle's suites \
+         are not part of the binary; run this in the licet repository, or pass `--dir` the folder \
+         of `*.yaml` suites (the repository's `policies/tests`)"
+    );
+
+    let nowhere = dir.path().join("nowhere");
+    let out = licet(
+        dir.path(),
+        &["policy", "test", "--dir", nowhere.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        format!(
+            "error: there is no policy test folder at `{}`; pass `--dir` a folder of `*.yaml` \
+             suites",
+            nowhere.display()
+        )
+    );
+}
+
+#[test]
 fn policy_test_finds_the_suites_inside_the_configured_policy_folder() {
     let dir = tempfile::tempdir().unwrap();
     copy_bundle(dir.path());
@@ -376,7 +411,7 @@ fn policy_test_finds_the_suites_inside_the_configured_policy_folder() {
     assert_eq!(
         text(&missing.stderr).trim(),
         format!(
-            "error: there is no policy test folder at `{}`; create it or pass `--dir`",
+            "error: there is no policy test folder at `{}` (`tests` inside `policies.dir`); create it or pass `--dir` a folder of `*.yaml` suites",
             dir.path().join("policies/tests").display()
         )
     );

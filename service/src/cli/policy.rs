@@ -132,6 +132,28 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What to do when the folder of suites is missing. The suites are not built into the binary
+/// with the default bundle: they live in the repository, next to the policies they test.
+fn missing_tests(dir: &std::path::Path, given: bool, config: &Config) -> String {
+    let at = dir.display();
+    if given {
+        format!(
+            "there is no policy test folder at `{at}`; pass `--dir` a folder of `*.yaml` suites"
+        )
+    } else if config.policies.dir.is_some() {
+        format!(
+            "there is no policy test folder at `{at}` (`tests` inside `policies.dir`); create it \
+             or pass `--dir` a folder of `*.yaml` suites"
+        )
+    } else {
+        format!(
+            "there is no policy test folder at `{at}`: the built-in bundle's suites are not part \
+             of the binary; run this in the licet repository, or pass `--dir` the folder of \
+             `*.yaml` suites (the repository's `policies/tests`)"
+        )
+    }
+}
+
 fn run_policy_tests(
     config: &Config,
     dir: Option<PathBuf>,
@@ -139,15 +161,13 @@ fn run_policy_tests(
     format: ReportFormat,
 ) -> anyhow::Result<ExitCode> {
     let bundle = startup::load_bundle(config)?;
+    let given = dir.is_some();
     let dir = dir.unwrap_or_else(|| match &config.policies.dir {
         Some(policies) => policies.join("tests"),
         None => PathBuf::from("policies/tests"),
     });
     if !dir.is_dir() {
-        eprintln!(
-            "error: there is no policy test folder at `{}`; create it or pass `--dir`",
-            dir.display()
-        );
+        eprintln!("error: {}", missing_tests(&dir, given, config));
         return Ok(ExitCode::from(2));
     }
     let suite = match Suite::load_dir(&dir) {
