@@ -574,6 +574,51 @@ async fn admin_routes_check_role_and_tenant_on_postgres() {
     admin_routes_check_role_and_tenant(Backend::Postgres).await;
 }
 
+/// The licence-file routes refuse a body as the OpenAPI document says: 400, 413, 415 and 422.
+#[actix_web::test]
+async fn licence_file_routes_refuse_bodies_they_cannot_read() {
+    let app = common::spawn_with_contract(Backend::Sqlite).await;
+    let huge = format!("{{\"license_key\": \"{}\"}}", "A".repeat(70_000));
+    for route in [
+        "/v1/activations",
+        "/v1/activations/offline",
+        "/v1/licenses/refresh",
+    ] {
+        let cases = [
+            (
+                app.post_raw(route, "application/json", "{\"license_key\": ".into())
+                    .await,
+                400,
+                "MALFORMED_JSON",
+            ),
+            (
+                app.post_raw(route, "application/json", huge.clone()).await,
+                413,
+                "PAYLOAD_TOO_LARGE",
+            ),
+            (
+                app.post_raw(route, "text/plain", "{}".into()).await,
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+            ),
+            (
+                app.post_raw(route, "application/json", "[]".into()).await,
+                422,
+                "INVALID_REQUEST",
+            ),
+        ];
+        for (answer, status, code) in cases {
+            assert_eq!(
+                (answer.status, answer.body["code"].as_str()),
+                (status, Some(code)),
+                "{route}: {}",
+                answer.text
+            );
+            assert_eq!(answer.content_type, "application/problem+json");
+        }
+    }
+}
+
 /// The whole offline path with licet-client: request, upload, install; then the installed
 /// file refused once expired, once revoked, and when the clock went back.
 async fn offline_round_trip_with_licet_client(backend: Backend) {
