@@ -406,6 +406,19 @@ async fn tokens_are_held_to_their_role_and_tenant(app: TestApp) {
         assert_eq!(answer.status, status, "{}", answer.text);
     }
 
+    // A 401 tells the caller how to authenticate (RFC 6750).
+    let wrong = app.get_as("licet_nope", T).await;
+    assert_eq!(
+        (wrong.status, wrong.www_authenticate.as_deref()),
+        (401, Some(r#"Bearer error="invalid_token""#))
+    );
+    let missing = app.get(T).await;
+    assert_eq!(
+        (missing.status, missing.www_authenticate.as_deref()),
+        (401, Some("Bearer"))
+    );
+    assert_eq!(missing.body["code"], "UNAUTHENTICATED");
+
     // A token limited to acme sees acme only, and may not create tenants or products.
     let own = app.get_as(ACME_AUDITOR_TOKEN, T).await;
     assert_eq!(own.body["items"].as_array().unwrap().len(), 1);

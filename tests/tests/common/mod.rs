@@ -143,6 +143,8 @@ pub struct Answer {
     pub status: u16,
     pub content_type: String,
     pub allow: Option<String>,
+    pub www_authenticate: Option<String>,
+    pub location: Option<String>,
     pub body: Value,
     pub text: String,
 }
@@ -168,12 +170,24 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
         .get("allow")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let www_authenticate = response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let text = response.body_mut().read_to_string().unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Answer {
         status,
         content_type,
         allow,
+        www_authenticate,
+        location,
         body,
         text,
     }
