@@ -281,7 +281,9 @@ impl From<ManageError> for ApiError {
             ManageError::Decided { .. } => {
                 Self::new(StatusCode::CONFLICT, "CHANGE_ALREADY_DECIDED", detail)
             }
-            ManageError::Outdated(_) => Self::new(StatusCode::CONFLICT, "CHANGE_OUTDATED", detail),
+            ManageError::Outdated { .. } => {
+                Self::new(StatusCode::CONFLICT, "CHANGE_OUTDATED", detail)
+            }
             ManageError::Conflict => Self::new(StatusCode::CONFLICT, "CONFLICT", detail),
             ManageError::Db(db) => db.into(),
         }
@@ -532,7 +534,14 @@ mod tests {
                 409,
                 "CHANGE_ALREADY_DECIDED",
             ),
-            (ManageError::Outdated("e".into()), 409, "CHANGE_OUTDATED"),
+            (
+                ManageError::Outdated {
+                    kind: Kind::Entitlement,
+                    id: "e".into(),
+                },
+                409,
+                "CHANGE_OUTDATED",
+            ),
             (ManageError::Conflict, 409, "CONFLICT"),
             (
                 ManageError::Db(DbError::Unavailable("down".into())),
