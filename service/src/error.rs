@@ -30,6 +30,28 @@ pub struct ApiError {
     pub reasons: Vec<String>,
     /// Seconds after which a refused request may be tried again (`Retry-After`).
     pub retry_after: Option<u64>,
+    /// The `WWW-Authenticate` challenge of a 401 (RFC 6750), telling the caller how to
+    /// authenticate.
+    pub challenge: Option<Challenge>,
+}
+
+/// The `WWW-Authenticate` challenge of a 401 from the token-protected APIs (RFC 6750).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    /// No bearer token was sent.
+    Bearer,
+    /// A bearer token was sent but is not known.
+    InvalidToken,
+}
+
+impl Challenge {
+    /// The header value.
+    pub fn header(self) -> &'static str {
+        match self {
+            Challenge::Bearer => "Bearer",
+            Challenge::InvalidToken => r#"Bearer error="invalid_token""#,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -57,6 +79,7 @@ impl ApiError {
             errors: Vec::new(),
             reasons: Vec::new(),
             retry_after: None,
+            challenge: None,
         }
     }
 
@@ -69,6 +92,12 @@ impl ApiError {
     /// The same problem, telling the caller when to try again.
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The same problem, with a `WWW-Authenticate` challenge.
+    pub fn with_challenge(mut self, challenge: Challenge) -> Self {
+        self.challenge = Some(challenge);
         self
     }
 
@@ -131,6 +160,12 @@ impl ResponseError for ApiError {
         response.insert_header(ContentType(PROBLEM_JSON.parse().unwrap_or(mime_json())));
         if let Some(seconds) = self.retry_after {
             response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let Some(challenge) = self.challenge {
+            response.insert_header((
+                actix_web::http::header::WWW_AUTHENTICATE,
+                challenge.header(),
+            ));
         }
         response.body(json)
     }
@@ -246,7 +281,9 @@ impl From<ManageError> for ApiError {
             ManageError::Decided { .. } => {
                 Self::new(StatusCode::CONFLICT, "CHANGE_ALREADY_DECIDED", detail)
             }
-            ManageError::Outdated(_) => Self::new(StatusCode::CONFLICT, "CHANGE_OUTDATED", detail),
+            ManageError::Outdated { .. } => {
+                Self::new(StatusCode::CONFLICT, "CHANGE_OUTDATED", detail)
+            }
             ManageError::Conflict => Self::new(StatusCode::CONFLICT, "CONFLICT", detail),
             ManageError::Db(db) => db.into(),
         }
@@ -497,7 +534,14 @@ mod tests {
                 409,
                 "CHANGE_ALREADY_DECIDED",
             ),
-            (ManageError::Outdated("e".into()), 409, "CHANGE_OUTDATED"),
+            (
+                ManageError::Outdated {
+                    kind: Kind::Entitlement,
+                    id: "e".into(),
+                },
+                409,
+                "CHANGE_OUTDATED",
+            ),
             (ManageError::Conflict, 409, "CONFLICT"),
             (
                 ManageError::Db(DbError::Unavailable("down".into())),

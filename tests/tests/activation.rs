@@ -911,6 +911,36 @@ async fn names_with_control_characters_and_unknown_statuses_are_refused() {
 }
 
 #[actix_web::test]
+async fn an_activation_request_lists_every_bad_field() {
+    let app = common::spawn_with_contract(Backend::Sqlite).await;
+    let (key, _) = app.new_license_key("ent-two").await;
+    let answer = app
+        .post_json(
+            "/v1/activations",
+            &json!({ "license_key": key, "fingerprint": "has spaces", "name": "   " }),
+        )
+        .await;
+    assert_eq!(
+        (answer.status, answer.body["code"].as_str()),
+        (422, Some("INVALID_REQUEST")),
+        "{}",
+        answer.text
+    );
+    assert_eq!(
+        answer.body["errors"],
+        json!([
+            "`fingerprint` must be 1 to 256 printable ASCII characters without spaces",
+            "`name` must be 1 to 200 characters when given",
+        ])
+    );
+    assert_eq!(
+        answer.body["detail"],
+        "`fingerprint` must be 1 to 256 printable ASCII characters without spaces; \
+         `name` must be 1 to 200 characters when given"
+    );
+}
+
+#[actix_web::test]
 async fn nul_characters_are_refused_before_they_reach_postgres() {
     let app = common::spawn_with_contract(Backend::Postgres).await;
     let (key, _) = app.new_license_key("ent-two").await;

@@ -460,6 +460,19 @@ async fn tokens_are_held_to_their_role_and_tenant(app: TestApp) {
         assert_eq!(answer.status, status, "{}", answer.text);
     }
 
+    // A 401 tells the caller how to authenticate (RFC 6750).
+    let wrong = app.get_as("licet_nope", T).await;
+    assert_eq!(
+        (wrong.status, wrong.www_authenticate.as_deref()),
+        (401, Some(r#"Bearer error="invalid_token""#))
+    );
+    let missing = app.get(T).await;
+    assert_eq!(
+        (missing.status, missing.www_authenticate.as_deref()),
+        (401, Some("Bearer"))
+    );
+    assert_eq!(missing.body["code"], "UNAUTHENTICATED");
+
     // A token limited to acme sees acme only, and may not create tenants or products.
     let own = app.get_as(ACME_AUDITOR_TOKEN, T).await;
     assert_eq!(own.body["items"].as_array().unwrap().len(), 1);
@@ -717,6 +730,307 @@ async fn a_rejected_change_leaves_the_entitlement_unchanged_on_sqlite() {
 #[actix_web::test]
 async fn a_rejected_change_leaves_the_entitlement_unchanged_on_postgres() {
     a_rejected_change_leaves_the_entitlement_unchanged(spawn(Backend::Postgres)).await;
+}
+
+/// Asks, as the first admin, to switch approval of `acme` off and rename it; answers the
+/// pending change.
+async fn request_approval_off(app: &TestApp) -> Value {
+    let answer = app
+        .patch_as(
+            ADMIN_TOKEN,
+            &format!("{T}/acme"),
+            &json!({ "require_approval": false, "name": "Acme Corp", "reason": "audit closed" }),
+        )
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    assert_eq!(answer.body["status"], "pending");
+    assert_eq!(answer.body["kind"], "tenant.update");
+    assert_eq!(
+        answer.body["object"],
+        json!({ "type": "tenant", "id": "acme" })
+    );
+    assert_eq!(
+        answer.body["payload"]["after"]["require_approval"],
+        json!(false)
+    );
+    assert_eq!(answer.body["payload"]["after"]["name"], "Acme Corp");
+    let id = answer.body["id"].as_str().unwrap();
+    assert_eq!(
+        answer.location.as_deref(),
+        Some(format!("/v1/admin/changes/{id}").as_str())
+    );
+    answer.body
+}
+
+async fn switching_approval_off_waits_for_a_second_admin(app: TestApp) {
+    approval_required(&app).await;
+    let change = request_approval_off(&app).await;
+    let id = change["id"].as_str().unwrap();
+
+    // Pending: the tenant is unchanged and entitlement changes still wait.
+    let tenant = app.get_as(AUDITOR_TOKEN, &format!("{T}/acme")).await;
+    assert_eq!(tenant.body["require_approval"], true);
+    assert_eq!(tenant.body["name"], "acme");
+    let waiting = app
+        .patch_as(
+            ADMIN_TOKEN,
+            &format!("{T}/acme/entitlements/e-1"),
+            &json!({ "seats": 6 }),
+        )
+        .await;
+    assert_eq!(waiting.status, 202, "{}", waiting.text);
+
+    let own = app
+        .post_as(
+            ADMIN_TOKEN,
+            &format!("/v1/admin/changes/{id}/approve"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        (own.status, own.body["code"].as_str()),
+        (403, Some("SELF_APPROVAL"))
+    );
+    let limited = app
+        .post_as(
+            ACME_ADMIN_TOKEN,
+            &format!("/v1/admin/changes/{id}/approve"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        (limited.status, limited.body["code"].as_str()),
+        (403, Some("FORBIDDEN"))
+    );
+
+    let approved = app
+        .post_as(
+            SECOND_ADMIN_TOKEN,
+            &format!("/v1/admin/changes/{id}/approve"),
+            &json!({ "note": "audit report seen" }),
+        )
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.text);
+    assert_eq!(approved.body["status"], "approved");
+    let tenant = app.get_as(AUDITOR_TOKEN, &format!("{T}/acme")).await;
+    assert_eq!(tenant.body["require_approval"], false);
+    assert_eq!(tenant.body["name"], "Acme Corp");
+
+    let switched = events(&app, "tenant.require_approval").await;
+    let off: Vec<&Value> = switched
+        .iter()
+        .filter(|e| e["after"] == json!({ "require_approval": false }))
+        .collect();
+    assert_eq!(off.len(), 1);
+    assert_eq!(off[0]["actor"], "test-admin");
+    assert_eq!(off[0]["reason"], "audit closed");
+    assert_eq!(
+        events(&app, "change.approve").await[0]["actor"],
+        "second-admin"
+    );
+
+    // Now a single admin changes entitlements directly.
+    let direct = app
+        .patch_as(
+            ADMIN_TOKEN,
+            &format!("{T}/acme/entitlements/e-1"),
+            &json!({ "seats": 7 }),
+        )
+        .await;
+    assert_eq!(direct.status, 200, "{}", direct.text);
+    assert_eq!(direct.body["seats"], 7);
+}
+
+#[actix_web::test]
+async fn switching_approval_off_waits_for_a_second_admin_on_sqlite() {
+    switching_approval_off_waits_for_a_second_admin(spawn(Backend::Sqlite)).await;
+}
+
+#[actix_web::test]
+async fn switching_approval_off_waits_for_a_second_admin_on_postgres() {
+    switching_approval_off_waits_for_a_second_admin(spawn(Backend::Postgres)).await;
+}
+
+async fn a_rejected_or_outdated_approval_switch_keeps_approval_on(app: TestApp) {
+    approval_required(&app).await;
+    let first = request_approval_off(&app).await;
+    let first = first["id"].as_str().unwrap();
+
+    // The tenant changed after the request: approving it is refused.
+    let renamed = app
+        .patch_as(
+            ADMIN_TOKEN,
+            &format!("{T}/acme"),
+            &json!({ "name": "Acme Ltd" }),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
+    let outdated = app
+        .post_as(
+            SECOND_ADMIN_TOKEN,
+            &format!("/v1/admin/changes/{first}/approve"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        (outdated.status, outdated.body["code"].as_str()),
+        (409, Some("CHANGE_OUTDATED"))
+    );
+
+    let rejected = app
+        .post_as(
+            SECOND_ADMIN_TOKEN,
+            &format!("/v1/admin/changes/{first}/reject"),
+            &json!({ "note": "no" }),
+        )
+        .await;
+    assert_eq!(rejected.status, 200, "{}", rejected.text);
+    assert_eq!(rejected.body["status"], "rejected");
+    let tenant = app.get_as(AUDITOR_TOKEN, &format!("{T}/acme")).await;
+    assert_eq!(tenant.body["require_approval"], true);
+    assert_eq!(tenant.body["name"], "Acme Ltd");
+    assert_eq!(events(&app, "change.reject").await.len(), 1);
+
+    // Switching it on again while it is on changes nothing and needs no one else.
+    let on = app
+        .patch_as(
+            ADMIN_TOKEN,
+            &format!("{T}/acme"),
+            &json!({ "require_approval": true }),
+        )
+        .await;
+    assert_eq!(on.status, 200, "{}", on.text);
+    let late = app
+        .post_as(
+            SECOND_ADMIN_TOKEN,
+            &format!("/v1/admin/changes/{first}/approve"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(late.body["code"], "CHANGE_ALREADY_DECIDED");
+}
+
+#[actix_web::test]
+async fn a_rejected_or_outdated_approval_switch_keeps_approval_on_on_sqlite() {
+    a_rejected_or_outdated_approval_switch_keeps_approval_on(spawn(Backend::Sqlite)).await;
+}
+
+#[actix_web::test]
+async fn a_rejected_or_outdated_approval_switch_keeps_approval_on_on_postgres() {
+    a_rejected_or_outdated_approval_switch_keeps_approval_on(spawn(Backend::Postgres)).await;
+}
+
+async fn bodies_are_read_strictly_and_lists_are_sets(app: TestApp) {
+    catalogue(&app).await;
+    let ent = format!("{T}/acme/entitlements");
+    let mut twice = entitlement("e-1", 2);
+    twice["environments"] = json!(["test", "prod", "prod"]);
+    twice["features"] = json!(["cad.view", "cad.view"]);
+    let created = app.post_as(ADMIN_TOKEN, &ent, &twice).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.body["environments"], json!(["prod", "test"]));
+    assert_eq!(created.body["features"], json!(["cad.view"]));
+    let patched = app
+        .patch_as(
+            ADMIN_TOKEN,
+            &format!("{ent}/e-1"),
+            &json!({ "environments": ["prod", "prod"] }),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    let stored = app.get_as(AUDITOR_TOKEN, &format!("{ent}/e-1")).await;
+    assert_eq!(stored.body["environments"], json!(["prod"]));
+
+    // The import stores them the same way.
+    app.import_text(
+        r#"
+products:
+  - id: cad
+    name: CAD
+    features:
+      - { id: cad.view, name: View }
+      - { id: cad.edit, name: Edit }
+tenants:
+  - id: initech
+    name: Initech
+    entitlements:
+      - { id: e-9, product: cad, model: device, seats: 1, features: [cad.view, cad.view], environments: [prod, prod], starts_at: "2020-01-01", expires_at: "2099-01-01" }
+"#,
+    )
+    .await;
+    let imported = app
+        .get_as(AUDITOR_TOKEN, &format!("{T}/initech/entitlements/e-9"))
+        .await;
+    assert_eq!(imported.status, 200, "{}", imported.text);
+    assert_eq!(imported.body["environments"], json!(["prod"]));
+    assert_eq!(imported.body["features"], json!(["cad.view"]));
+
+    // `null` is refused on a PATCH field that cannot be empty, accepted on a version bound.
+    for (path, body, field) in [
+        (format!("{ent}/e-1"), json!({ "seats": null }), "seats"),
+        (
+            format!("{ent}/e-1"),
+            json!({ "features": null }),
+            "features",
+        ),
+        (format!("{T}/acme"), json!({ "name": null }), "name"),
+        (
+            format!("{T}/acme"),
+            json!({ "require_approval": null }),
+            "require_approval",
+        ),
+    ] {
+        let answer = app.patch_as(ADMIN_TOKEN, &path, &body).await;
+        assert_eq!(
+            (answer.status, answer.body["code"].as_str()),
+            (422, Some("INVALID_REQUEST")),
+            "{}",
+            answer.text
+        );
+        assert_eq!(
+            answer.body["detail"],
+            format!(
+                "the request does not have the expected shape: `{field}` may not be null; \
+                 leave a field out to keep its stored value"
+            )
+        );
+    }
+    let stored = app.get_as(AUDITOR_TOKEN, &format!("{ent}/e-1")).await;
+    assert_eq!(stored.body["seats"], 2);
+    let unbounded = app
+        .patch_as(
+            ADMIN_TOKEN,
+            &format!("{ent}/e-1"),
+            &json!({ "max_version": null }),
+        )
+        .await;
+    assert_eq!(unbounded.status, 200, "{}", unbounded.text);
+    assert_eq!(unbounded.body["max_version"], Value::Null);
+
+    // An unknown field names every field the body may have.
+    let unknown = app
+        .post_as(
+            ADMIN_TOKEN,
+            T,
+            &json!({ "id": "x", "name": "X", "extra": 1 }),
+        )
+        .await;
+    assert_eq!(unknown.status, 422, "{}", unknown.text);
+    assert_eq!(
+        unknown.body["detail"],
+        "the request does not have the expected shape: unknown field `extra`, expected one of \
+         `id`, `name`, `status`, `require_approval`, `reason`, `ticket`"
+    );
+}
+
+#[actix_web::test]
+async fn bodies_are_read_strictly_and_lists_are_sets_on_sqlite() {
+    bodies_are_read_strictly_and_lists_are_sets(spawn(Backend::Sqlite)).await;
+}
+
+#[actix_web::test]
+async fn bodies_are_read_strictly_and_lists_are_sets_on_postgres() {
+    bodies_are_read_strictly_and_lists_are_sets(spawn(Backend::Postgres)).await;
 }
 
 #[actix_web::test]

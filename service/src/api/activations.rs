@@ -82,17 +82,16 @@ async fn activate_inner(
     body: web::Json<serde_json::Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
     let body: ActivationBody = super::object(body)?;
-    check_fingerprint(&body.fingerprint)?;
-    check_name(body.name.as_deref())?;
     let metadata = body.metadata.map(Value::Object);
-    if metadata
+    let too_large = metadata
         .as_ref()
         .is_some_and(|m| m.to_string().len() > MAX_METADATA_BYTES)
-    {
-        return Err(invalid(format!(
-            "`metadata` is larger than {MAX_METADATA_BYTES} bytes"
-        )));
-    }
+        .then(|| format!("`metadata` is larger than {MAX_METADATA_BYTES} bytes"));
+    refuse([
+        fingerprint_problem(&body.fingerprint),
+        name_problem(body.name.as_deref()),
+        too_large,
+    ])?;
     limit(&state, &body.license_key)?;
     let input = ActivationInput {
         key: body.license_key,
@@ -154,8 +153,10 @@ async fn activate_offline_inner(
 ) -> Result<HttpResponse, ApiError> {
     let body: OfflineBody = super::object(body)?;
     let request = read_request(&body.request)?;
-    check_fingerprint(&request.fingerprint)?;
-    check_name(request.name.as_deref())?;
+    refuse([
+        fingerprint_problem(&request.fingerprint),
+        name_problem(request.name.as_deref()),
+    ])?;
     limit(&state, &request.license_key)?;
     let nonce = request.nonce.clone();
     let input = ActivationInput {
@@ -357,30 +358,40 @@ fn limit(state: &AppState, typed_key: &TypedKey) -> Result<(), ApiError> {
         })
 }
 
+/// Refuses a fingerprint that is empty, too long or not printable ASCII.
 pub(super) fn check_fingerprint(fingerprint: &str) -> Result<(), ApiError> {
+    refuse([fingerprint_problem(fingerprint)])
+}
+
+/// 422 `INVALID_REQUEST` when any field has a problem: `errors` lists every one, as the admin
+/// API does, and the detail joins them so that a client showing only the detail misses none.
+fn refuse<const N: usize>(problems: [Option<String>; N]) -> Result<(), ApiError> {
+    let problems: Vec<String> = problems.into_iter().flatten().collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::unprocessable("INVALID_REQUEST", problems.join("; ")).with_errors(problems))
+}
+
+fn fingerprint_problem(fingerprint: &str) -> Option<String> {
     let printable = fingerprint.bytes().all(|b| b.is_ascii_graphic());
-    if fingerprint.is_empty() || fingerprint.len() > MAX_FINGERPRINT || !printable {
-        return Err(invalid(format!(
+    (fingerprint.is_empty() || fingerprint.len() > MAX_FINGERPRINT || !printable).then(|| {
+        format!(
             "`fingerprint` must be 1 to {MAX_FINGERPRINT} printable ASCII characters without spaces"
-        )));
-    }
-    Ok(())
+        )
+    })
 }
 
-fn check_name(name: Option<&str>) -> Result<(), ApiError> {
+fn name_problem(name: Option<&str>) -> Option<String> {
     match name {
-        Some(n) if n.trim().is_empty() || n.chars().count() > MAX_NAME => Err(invalid(format!(
+        Some(n) if n.trim().is_empty() || n.chars().count() > MAX_NAME => Some(format!(
             "`name` must be 1 to {MAX_NAME} characters when given"
-        ))),
-        Some(n) if n.chars().any(char::is_control) => Err(invalid(
-            "`name` must not hold control characters (line breaks, tabs, NUL)".into(),
         )),
-        _ => Ok(()),
+        Some(n) if n.chars().any(char::is_control) => {
+            Some("`name` must not hold control characters (line breaks, tabs, NUL)".into())
+        }
+        _ => None,
     }
-}
-
-fn invalid(message: String) -> ApiError {
-    ApiError::unprocessable("INVALID_REQUEST", message)
 }
 
 fn request_id(req: &HttpRequest) -> Option<String> {

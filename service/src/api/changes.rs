@@ -1,11 +1,12 @@
-//! `/v1/admin/changes`: entitlement changes waiting for a second admin, and their approval or
-//! rejection. A token limited to a tenant sees and decides that tenant's changes only.
+//! `/v1/admin/changes`: changes waiting for a second admin, and their approval or rejection.
+//! A token limited to a tenant sees and decides that tenant's changes only, and may not
+//! approve a change of the tenant itself (it could not have requested one).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::paging::invalid_query;
-use super::records::{author, list, optional_body, page};
+use super::records::{author, list, optional_body, page, unlimited};
 use crate::error::ApiError;
 use crate::identity::{Caller, Role, authorize};
 use crate::licensing::manage::changes::{self, ChangeFilter, ChangeView};
@@ -97,6 +98,9 @@ pub async fn approve_change(
 ) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state.config.access, Role::Admin)?;
     let change = visible(&state, &caller, path.into_inner()).await?;
+    if change.kind == changes::TENANT_UPDATE {
+        unlimited(&caller, "approve a change of `require_approval`")?;
+    }
     let body: DecisionBody =
         optional_body(&req, payload, state.config.server.body_limit_bytes).await?;
     let by = author(&req, &caller, None, None);

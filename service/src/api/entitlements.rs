@@ -6,7 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::records::{PageQuery, author, created, list, may_touch, noted, nullable};
+use super::records::{
+    PageQuery, author, created, list, may_touch, noted, noted_patch, nullable, pending,
+};
 use crate::error::ApiError;
 use crate::identity::{Role, authorize};
 use crate::licensing::import::EntitlementEntry;
@@ -119,7 +121,7 @@ pub async fn update_entitlement(
     let caller = authorize(&req, &state.config.access, Role::Admin)?;
     let (tenant, id) = path.into_inner();
     may_touch(&caller, &tenant)?;
-    let noted = noted::<PatchBody>(body)?;
+    let noted = noted_patch::<PatchBody>(body, &["min_version", "max_version"])?;
     let by = author(&req, &caller, noted.reason, noted.ticket);
     let patch = EntitlementPatch::from(noted.body);
     let t = tenant.clone();
@@ -143,11 +145,6 @@ fn answer(state: &AppState, tenant: &str, outcome: Outcome, new: bool) -> HttpRe
             }
         }
         Outcome::Unchanged(view) => HttpResponse::Ok().json(view),
-        Outcome::Pending(change) => HttpResponse::Accepted()
-            .insert_header((
-                actix_web::http::header::LOCATION,
-                format!("/v1/admin/changes/{}", change.id),
-            ))
-            .json(change),
+        Outcome::Pending(change) => pending(change),
     }
 }

@@ -12,6 +12,7 @@ use super::invalid_shape;
 use super::paging::{limit, next_after, number};
 use crate::error::ApiError;
 use crate::identity::Caller;
+use crate::licensing::manage::changes::ChangeView;
 use crate::licensing::manage::{Author, Page};
 use crate::telemetry::RequestId;
 
@@ -40,12 +41,58 @@ pub fn noted<T: DeserializeOwned>(
     };
     let reason = text("reason")?;
     let ticket = text("ticket")?;
-    let body = serde_json::from_value(Value::Object(fields)).map_err(invalid_shape)?;
+    let body = serde_json::from_value(Value::Object(fields))
+        .map_err(|e| invalid_shape(with_notes(e.to_string())))?;
     Ok(Noted {
         body,
         reason,
         ticket,
     })
+}
+
+/// A `PATCH` body: as [`noted`], but `null` is refused for every field not in `nullable`,
+/// since a field left out already keeps its stored value and `null` would silently do the
+/// same.
+pub fn noted_patch<T: DeserializeOwned>(
+    body: web::Json<Map<String, Value>>,
+    nullable: &[&str],
+) -> Result<Noted<T>, ApiError> {
+    let mut nulls: Vec<&str> = body
+        .iter()
+        .filter(|(name, value)| {
+            value.is_null() && !nullable.contains(&name.as_str()) && !NOTES.contains(&name.as_str())
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    nulls.sort_unstable();
+    if !nulls.is_empty() {
+        let named: Vec<String> = nulls.iter().map(|n| format!("`{n}`")).collect();
+        return Err(invalid_shape(format!(
+            "{} may not be null; leave a field out to keep its stored value",
+            named.join(", ")
+        )));
+    }
+    noted(body)
+}
+
+/// The fields [`noted`] takes off every body.
+const NOTES: [&str; 2] = ["reason", "ticket"];
+
+/// Adds `reason` and `ticket` to the fields a refused unknown field lists, since [`noted`]
+/// takes them off before the record's own fields are read.
+fn with_notes(message: String) -> String {
+    if !message.starts_with("unknown field") {
+        return message;
+    }
+    if let Some((head, expected)) = message.split_once(", expected one of ") {
+        format!("{head}, expected one of {expected}, `reason`, `ticket`")
+    } else if let Some((head, expected)) = message.split_once(", expected ") {
+        format!("{head}, expected one of {expected}, `reason`, `ticket`")
+    } else if let Some(head) = message.strip_suffix(", there are no fields") {
+        format!("{head}, expected one of `reason`, `ticket`")
+    } else {
+        message
+    }
 }
 
 /// An optional JSON object body (`DELETE`, approve, reject): empty means `T::default()`.
@@ -150,6 +197,16 @@ pub fn created(location: String, body: impl Serialize) -> HttpResponse {
         .json(body)
 }
 
+/// 202 with a change waiting for a second admin and where it lives.
+pub fn pending(change: ChangeView) -> HttpResponse {
+    HttpResponse::Accepted()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/v1/admin/changes/{}", change.id),
+        ))
+        .json(change)
+}
+
 /// Reads a nullable field so that `null` (`Some(None)`) differs from an absent one (`None`).
 pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -157,4 +214,58 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        id: Option<String>,
+        seats: Option<i64>,
+        #[serde(default, deserialize_with = "nullable")]
+        min_version: Option<Option<String>>,
+    }
+
+    fn json(value: Value) -> web::Json<Map<String, Value>> {
+        match value {
+            Value::Object(map) => web::Json(map),
+            _ => unreachable!("an object"),
+        }
+    }
+
+    #[test]
+    fn unknown_fields_list_reason_and_ticket_too() {
+        let err = noted::<Body>(json(serde_json::json!({ "extra": 1 })))
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.detail,
+            "the request does not have the expected shape: unknown field `extra`, expected one \
+             of `id`, `seats`, `min_version`, `reason`, `ticket`"
+        );
+    }
+
+    #[test]
+    fn a_patch_refuses_null_except_on_nullable_fields() {
+        let body = serde_json::json!({ "seats": null, "id": null, "reason": null });
+        let err = noted_patch::<Body>(json(body), &["min_version"])
+            .err()
+            .unwrap();
+        assert_eq!((err.status.as_u16(), err.code), (422, "INVALID_REQUEST"));
+        assert!(
+            err.detail.ends_with(
+                "`id`, `seats` may not be null; leave a field out to keep its stored value"
+            ),
+            "{}",
+            err.detail
+        );
+
+        let body = serde_json::json!({ "min_version": null, "seats": 2 });
+        let ok = noted_patch::<Body>(json(body), &["min_version"]).unwrap();
+        assert_eq!((ok.body.seats, ok.body.min_version), (Some(2), Some(None)));
+    }
 }

@@ -4,7 +4,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::records::{PageQuery, author, created, list, may_touch, noted, unlimited};
+use super::records::{
+    PageQuery, author, created, list, may_touch, noted, noted_patch, pending, unlimited,
+};
 use crate::error::ApiError;
 use crate::identity::{Role, authorize};
 use crate::licensing::manage::{ManageError, tenants};
@@ -99,7 +101,8 @@ pub async fn get_tenant(
 
 /// `PATCH /v1/admin/tenants/{tenant}`: name, status, and whether entitlement changes need a
 /// second admin. Only a token for every tenant may change `require_approval`, so that the
-/// admins it restrains cannot turn it off.
+/// admins it restrains cannot turn it off. 200 with the tenant, or 202 with a pending change
+/// when the patch switches approval off while it is on.
 pub async fn update_tenant(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -109,7 +112,7 @@ pub async fn update_tenant(
     let caller = authorize(&req, &state.config.access, Role::Admin)?;
     let id = path.into_inner();
     may_touch(&caller, &id)?;
-    let noted = noted::<TenantPatchBody>(body)?;
+    let noted = noted_patch::<TenantPatchBody>(body, &[])?;
     if noted.body.require_approval.is_some() {
         unlimited(&caller, "change `require_approval`")?;
     }
@@ -119,10 +122,15 @@ pub async fn update_tenant(
         status: noted.body.status,
         require_approval: noted.body.require_approval,
     };
-    let view = state
+    let outcome = state
         .db
         .run(move |conn| tenants::update(conn, &id, patch, &by))
         .await?;
-    state.cache.invalidate_all();
-    Ok(HttpResponse::Ok().json(view))
+    match outcome {
+        tenants::Outcome::Applied(view) => {
+            state.cache.invalidate_all();
+            Ok(HttpResponse::Ok().json(view))
+        }
+        tenants::Outcome::Pending(change) => Ok(pending(*change)),
+    }
 }

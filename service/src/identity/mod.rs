@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 use crate::config::{AccessConfig, TokenConfig};
-use crate::error::ApiError;
+use crate::error::{ApiError, Challenge};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,9 +93,10 @@ pub fn authorize(
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim());
     let Some(token) = token else {
-        return Err(unauthenticated(
-            "send an API token as `Authorization: Bearer <token>`",
-        ));
+        return Err(
+            unauthenticated("send an API token as `Authorization: Bearer <token>`")
+                .with_challenge(Challenge::Bearer),
+        );
     };
     let presented = token_hash(token);
     let found = access
@@ -106,7 +107,9 @@ pub fn authorize(
         name, role, tenant, ..
     }) = found
     else {
-        return Err(unauthenticated("the API token is not known"));
+        return Err(
+            unauthenticated("the API token is not known").with_challenge(Challenge::InvalidToken)
+        );
     };
     let role = Role::parse(role).unwrap_or(Role::Auditor);
     if !role.allows(needed) {
@@ -125,6 +128,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A 401; the caller adds the `WWW-Authenticate` challenge (RFC 6750), which says whether a
+/// token was missing or wrong.
 fn unauthenticated(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message)
 }
@@ -191,8 +196,13 @@ mod tests {
             (missing.status.as_u16(), missing.code),
             (401, "UNAUTHENTICATED")
         );
+        assert_eq!(missing.challenge, Some(Challenge::Bearer));
         let wrong = call(Some("licet_nope"), Role::Auditor).unwrap_err();
         assert_eq!(wrong.code, "UNAUTHENTICATED");
+        assert_eq!(
+            wrong.challenge.map(Challenge::header),
+            Some(r#"Bearer error="invalid_token""#)
+        );
     }
 
     #[test]

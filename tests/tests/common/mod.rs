@@ -143,6 +143,7 @@ pub struct Answer {
     pub status: u16,
     pub content_type: String,
     pub allow: Option<String>,
+    pub www_authenticate: Option<String>,
     pub location: Option<String>,
     pub body: Value,
     pub text: String,
@@ -172,12 +173,14 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
             .map(str::to_string)
     };
     let (allow, location) = (header("allow"), header("location"));
+    let www_authenticate = header("www-authenticate");
     let text = response.body_mut().read_to_string().unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Answer {
         status,
         content_type,
         allow,
+        www_authenticate,
         location,
         body,
         text,

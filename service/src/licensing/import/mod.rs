@@ -234,6 +234,13 @@ pub(crate) enum Change {
     Unchanged,
 }
 
+/// The features or environments of an entitlement as stored: sorted, each once. Both are sets;
+/// a name given twice means the same as given once.
+pub fn set_of(items: &[String]) -> Vec<String> {
+    let set: std::collections::BTreeSet<&String> = items.iter().collect();
+    set.into_iter().cloned().collect()
+}
+
 /// Parses `text` (named `file` in messages).
 pub fn parse(file: &str, text: &str) -> Result<ImportFile, ImportError> {
     serde_yaml::from_str(text).map_err(|e| ImportError::Parse {

@@ -391,7 +391,8 @@ pub(crate) fn write_entitlement(
         product_id: entry.product.clone(),
         model: entry.model.clone(),
         seats: entry.seats,
-        environments: serde_json::to_string(&entry.environments).unwrap_or_else(|_| "[]".into()),
+        environments: serde_json::to_string(&super::set_of(&entry.environments))
+            .unwrap_or_else(|_| "[]".into()),
         starts_at: parse_time(&entry.starts_at).unwrap_or_default(),
         expires_at: parse_time(&entry.expires_at).unwrap_or_default(),
         grace_seconds: entry.grace_days * 86_400,

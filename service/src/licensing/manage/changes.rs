@@ -1,16 +1,18 @@
-//! Entitlement changes waiting for a second admin (tenants with `require_approval`).
+//! Changes waiting for a second admin (tenants with `require_approval`): entitlements created
+//! or changed, and the tenant's own switch to approval turned off.
 //!
-//! A request stores the terms before and after in `pending_changes` and writes nothing else, so
-//! decisions keep seeing the old terms. Approval, by another token than the requester's, checks
-//! that the entitlement still has the terms the request was made against, validates the new
-//! terms again and writes them, all in one transaction; rejection writes nothing but the
-//! decision. A change is decided once.
+//! A request stores the record before and after in `pending_changes` and writes nothing else,
+//! so decisions keep seeing the old terms. Approval, by another token than the requester's,
+//! checks that the record is still as the request found it, validates the new state again and
+//! writes it, all in one transaction; rejection writes nothing but the decision. A change is
+//! decided once.
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Author, Kind, ManageError, Page, entitlements, now, rfc3339};
+use super::tenants::TenantTerms;
+use super::{Author, Kind, ManageError, Page, entitlements, now, rfc3339, tenants};
 use crate::audit::events::NewEvent;
 use crate::db::models::PendingChangeRow;
 use crate::db::schema::pending_changes;
@@ -20,15 +22,18 @@ use crate::licensing::import::EntitlementEntry;
 /// What a change creates or changes.
 pub const CREATE: &str = "entitlement.create";
 pub const UPDATE: &str = "entitlement.update";
+/// A change of a tenant that switches approval off, with any other field of the same request.
+pub const TENANT_UPDATE: &str = "tenant.update";
 
 /// The states of a change.
 pub const STATUSES: [&str; 3] = ["pending", "approved", "rejected"];
 
-/// The terms a change was requested against and the terms it asks for.
+/// The state a change was requested against (none for a new record) and the state it asks
+/// for: an entitlement's terms or a tenant's fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Payload {
-    pub before: Option<EntitlementEntry>,
-    pub after: EntitlementEntry,
+pub struct Payload<T> {
+    pub before: Option<T>,
+    pub after: T,
 }
 
 /// A change as the admin API shows it.
@@ -61,7 +66,7 @@ impl From<PendingChangeRow> for ChangeView {
     fn from(row: PendingChangeRow) -> Self {
         Self {
             object: ObjectRef {
-                kind: "entitlement".into(),
+                kind: row.kind.split('.').next().unwrap_or_default().into(),
                 id: row.object_id,
             },
             payload: serde_json::from_str(&row.payload).unwrap_or(Value::Null),
@@ -105,13 +110,54 @@ pub(super) fn request(
     author: &Author,
 ) -> Result<ChangeView, ManageError> {
     let kind = if before.is_some() { UPDATE } else { CREATE };
-    let payload = Payload { before, after };
+    let object = after.id.clone();
+    store(
+        conn,
+        tenant,
+        kind,
+        object,
+        &Payload { before, after },
+        author,
+    )
+}
+
+/// Stores a change of a tenant's own fields from `before` to `after`, with a `change.request`
+/// audit event. Runs inside the caller's transaction.
+pub(super) fn request_tenant(
+    conn: &mut DbConnection,
+    before: TenantTerms,
+    after: TenantTerms,
+    author: &Author,
+) -> Result<ChangeView, ManageError> {
+    let tenant = before.id.clone();
+    let payload = Payload {
+        before: Some(before),
+        after,
+    };
+    store(
+        conn,
+        &tenant,
+        TENANT_UPDATE,
+        tenant.clone(),
+        &payload,
+        author,
+    )
+}
+
+fn store<T: Serialize>(
+    conn: &mut DbConnection,
+    tenant: &str,
+    kind: &str,
+    object_id: String,
+    payload: &Payload<T>,
+    author: &Author,
+) -> Result<ChangeView, ManageError> {
     let row = PendingChangeRow {
         id: new_id(),
         tenant_id: tenant.into(),
         kind: kind.into(),
-        object_id: payload.after.id.clone(),
-        payload: serde_json::to_string(&payload).unwrap_or_else(|_| "null".into()),
+        object_id,
+        payload: serde_json::to_string(payload).unwrap_or_else(|_| "null".into()),
         requested_by: author.actor.clone(),
         requested_at: now(),
         reason: author.reason.clone(),
@@ -208,8 +254,8 @@ fn decide(
 }
 
 /// Approves and applies a pending change. `approver` must not be the requester. The
-/// entitlement's audit events name the requester as actor, with the request's reason and
-/// ticket; `change.approve` names the approver.
+/// record's audit events name the requester as actor, with the request's reason and ticket;
+/// `change.approve` names the approver.
 pub fn approve(
     conn: &mut DbConnection,
     id: &str,
@@ -221,38 +267,79 @@ pub fn approve(
         if change.requested_by == approver.actor {
             return Err(ManageError::SelfApproval(approver.actor.clone()));
         }
-        let payload: Payload = serde_json::from_value(change.payload.clone())
-            .map_err(|e| DbError::Query(format!("change `{id}` has an unreadable payload: {e}")))?;
-        let tenant = change.tenant.as_str();
-        let target = &payload.after.id;
-        match &payload.before {
-            None => {
-                if entitlements::get(conn, tenant, target)?.is_some() {
-                    return Err(ManageError::exists(Kind::Entitlement, target));
-                }
-            }
-            Some(before) => {
-                if &entitlements::locked_terms(conn, tenant, target)? != before {
-                    return Err(ManageError::Outdated(target.clone()));
-                }
-            }
-        }
-        ManageError::check(entitlements::issues(conn, tenant, &payload.after)?)?;
-
-        let decided = decide(conn, &change, "approved", approver, note)?;
-        approver.record(
-            conn,
-            vec![event(&decided, "change.approve", json_status(&change))],
-        )?;
         let requester = Author {
             actor: change.requested_by.clone(),
             reason: change.reason.clone(),
             ticket: change.ticket.clone(),
             request_id: approver.request_id.clone(),
         };
-        entitlements::apply(conn, tenant, &payload.after, &requester)?;
+        let apply = if change.kind == TENANT_UPDATE {
+            check_tenant(conn, &change)?
+        } else {
+            check_entitlement(conn, &change)?
+        };
+
+        let decided = decide(conn, &change, "approved", approver, note)?;
+        approver.record(
+            conn,
+            vec![event(&decided, "change.approve", json_status(&change))],
+        )?;
+        apply(conn, &requester)?;
         Ok(decided)
     })
+}
+
+/// The write an approved change makes, once checked.
+type Apply = Box<dyn FnOnce(&mut DbConnection, &Author) -> Result<(), ManageError>>;
+
+fn payload<T: serde::de::DeserializeOwned>(change: &ChangeView) -> Result<Payload<T>, DbError> {
+    serde_json::from_value(change.payload.clone()).map_err(|e| {
+        DbError::Query(format!(
+            "change `{}` has an unreadable payload: {e}",
+            change.id
+        ))
+    })
+}
+
+/// Checks that the entitlement is as the request found it and that the new terms still hold.
+fn check_entitlement(conn: &mut DbConnection, change: &ChangeView) -> Result<Apply, ManageError> {
+    let payload: Payload<EntitlementEntry> = payload(change)?;
+    let tenant = change.tenant.clone();
+    let target = &payload.after.id;
+    match &payload.before {
+        None => {
+            if entitlements::get(conn, &tenant, target)?.is_some() {
+                return Err(ManageError::exists(Kind::Entitlement, target));
+            }
+        }
+        Some(before) => {
+            if &entitlements::locked_terms(conn, &tenant, target)? != before {
+                return Err(ManageError::Outdated {
+                    kind: Kind::Entitlement,
+                    id: target.clone(),
+                });
+            }
+        }
+    }
+    ManageError::check(entitlements::issues(conn, &tenant, &payload.after)?)?;
+    Ok(Box::new(move |conn, requester| {
+        entitlements::apply(conn, &tenant, &payload.after, requester).map(|_| ())
+    }))
+}
+
+/// Checks that the tenant is as the request found it.
+fn check_tenant(conn: &mut DbConnection, change: &ChangeView) -> Result<Apply, ManageError> {
+    let payload: Payload<TenantTerms> = payload(change)?;
+    let current = tenants::locked_terms(conn, &change.tenant)?;
+    if payload.before.as_ref() != Some(&current) {
+        return Err(ManageError::Outdated {
+            kind: Kind::Tenant,
+            id: current.id,
+        });
+    }
+    Ok(Box::new(move |conn, requester| {
+        tenants::apply(conn, &current, &payload.after, requester).map(|_| ())
+    }))
 }
 
 /// Rejects a pending change: nothing but the decision is written. The requester may reject

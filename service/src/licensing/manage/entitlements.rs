@@ -2,7 +2,7 @@
 //! requires a second admin's approval ([`super::changes`]).
 //!
 //! An entitlement travels as the import's [`EntitlementEntry`], normalised (times in RFC 3339
-//! UTC, versions as parsed, features sorted) so that two entries with the same terms are equal.
+//! UTC, versions as parsed, features and environments sorted, each once) so that two entries with the same terms are equal.
 
 use std::collections::HashMap;
 
@@ -15,7 +15,7 @@ use crate::db::schema::{entitlement_features, entitlements, seat_assignments};
 use crate::db::{DbConnection, DbError, write_transaction};
 use crate::licensing::import::validate::{self, Known};
 use crate::licensing::import::write::write_entitlement;
-use crate::licensing::import::{EntitlementEntry, Issue, parse_time};
+use crate::licensing::import::{EntitlementEntry, Issue, parse_time, set_of};
 use crate::licensing::version::ProductVersion;
 
 /// An entitlement as the admin API shows it.
@@ -211,8 +211,8 @@ fn normalise(mut entry: EntitlementEntry) -> EntitlementEntry {
     entry.expires_at = time(&entry.expires_at);
     entry.min_version = version(entry.min_version);
     entry.max_version = version(entry.max_version);
-    entry.features.sort();
-    entry.features.dedup();
+    entry.features = set_of(&entry.features);
+    entry.environments = set_of(&entry.environments);
     entry
 }
 

@@ -1,6 +1,6 @@
 //! Changes to the commercial data one record at a time, as the admin API makes them: tenants,
-//! products and features, users, entitlements, seat assignments, and entitlement changes that
-//! wait for a second admin ([`changes`]).
+//! products and features, users, entitlements, seat assignments, and the changes that wait for a
+//! second admin ([`changes`]).
 //!
 //! Validation and writing are the import's ([`crate::licensing::import`]), called per record,
 //! so a record the API accepts is one an import file would accept too. Every function here runs
@@ -105,9 +105,9 @@ pub enum ManageError {
     #[error("change `{id}` was already {status}")]
     Decided { id: String, status: String },
     #[error(
-        "entitlement `{0}` changed after this change was requested; reject it and request the change again"
+        "{kind} `{id}` changed after this change was requested; reject it and request the change again"
     )]
-    Outdated(String),
+    Outdated { kind: Kind, id: String },
     /// Another writer created the same record at the same moment.
     #[error("the record was changed by another request at the same time; retry")]
     Conflict,

@@ -1,11 +1,16 @@
 //! Tenants: created and renamed, suspended, and switched to needing a second admin for
 //! entitlement changes.
+//!
+//! Switching approval on takes effect at once, since it only makes changes stricter. Switching
+//! it off while it is on is itself a change that waits for a second admin
+//! ([`super::changes`]): otherwise one admin could switch it off, change an entitlement alone
+//! and switch it back on. The whole `PATCH` that asks for it waits, with any other field in it.
 
 use diesel::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Author, Kind, ManageError, Page, change_log, now, rfc3339};
+use super::{Author, Kind, ManageError, Page, change_log, changes, now, rfc3339};
 use crate::audit::events::NewEvent;
 use crate::db::models::Tenant;
 use crate::db::schema::tenants;
@@ -36,6 +41,36 @@ impl TenantView {
             require_approval,
         }
     }
+}
+
+/// A tenant's own fields, as a change waiting for approval stores them before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantTerms {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub require_approval: bool,
+}
+
+impl From<TenantView> for TenantTerms {
+    fn from(view: TenantView) -> Self {
+        Self {
+            id: view.id,
+            name: view.name,
+            status: view.status,
+            require_approval: view.require_approval,
+        }
+    }
+}
+
+/// What became of a change of a tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Written now.
+    Applied(TenantView),
+    /// It switches approval off: stored as a change waiting for a second admin; nothing else
+    /// was written.
+    Pending(Box<changes::ChangeView>),
 }
 
 /// A new tenant.
@@ -115,24 +150,70 @@ pub fn create(
     })
 }
 
-/// Changes a tenant; `NotFound` when it does not exist.
+/// Changes a tenant, or asks for the change's approval when it switches approval off;
+/// `NotFound` when the tenant does not exist.
 pub fn update(
     conn: &mut DbConnection,
     id: &str,
     patch: TenantPatch,
     author: &Author,
-) -> Result<TenantView, ManageError> {
+) -> Result<Outcome, ManageError> {
     write_transaction(conn, |conn| {
-        let current = get(conn, id)?.ok_or_else(|| ManageError::not_found(Kind::Tenant, id))?;
+        let current = locked_terms(conn, id)?;
+        let wanted = TenantTerms {
+            id: current.id.clone(),
+            name: patch.name.unwrap_or_else(|| current.name.clone()),
+            status: patch.status.unwrap_or_else(|| current.status.clone()),
+            require_approval: patch.require_approval.unwrap_or(current.require_approval),
+        };
         let entry = entry(
-            current.id,
-            patch.name.unwrap_or(current.name),
-            patch.status.unwrap_or(current.status),
+            wanted.id.clone(),
+            wanted.name.clone(),
+            wanted.status.clone(),
         );
         ManageError::check(validate::tenant(&entry))?;
-        let wanted = patch.require_approval.unwrap_or(current.require_approval);
-        write(conn, &entry, current.require_approval, wanted, author)
+        if current.require_approval && !wanted.require_approval {
+            return changes::request_tenant(conn, current, wanted, author)
+                .map(|change| Outcome::Pending(Box::new(change)));
+        }
+        apply(conn, &current, &wanted, author).map(Outcome::Applied)
     })
+}
+
+/// The stored fields of a tenant, read under its row lock (a no-op update: PostgreSQL locks
+/// the row, SQLite already holds the write lock); `NotFound` when it does not exist.
+pub(super) fn locked_terms(conn: &mut DbConnection, id: &str) -> Result<TenantTerms, ManageError> {
+    let touched = diesel::update(tenants::table.find(id))
+        .set(tenants::updated_at.eq(tenants::updated_at))
+        .execute(conn)?;
+    if touched == 0 {
+        return Err(ManageError::not_found(Kind::Tenant, id));
+    }
+    get(conn, id)?
+        .map(TenantTerms::from)
+        .ok_or_else(|| ManageError::not_found(Kind::Tenant, id))
+}
+
+/// Checks `wanted` again and writes it over `current`, with its audit events.
+pub(super) fn apply(
+    conn: &mut DbConnection,
+    current: &TenantTerms,
+    wanted: &TenantTerms,
+    author: &Author,
+) -> Result<TenantView, ManageError> {
+    let entry = entry(
+        wanted.id.clone(),
+        wanted.name.clone(),
+        wanted.status.clone(),
+    );
+    ManageError::check(validate::tenant(&entry))?;
+    write(
+        conn,
+        &entry,
+        current.require_approval,
+        wanted.require_approval,
+        author,
+    )
 }
 
 fn entry(id: String, name: String, status: String) -> TenantEntry {
