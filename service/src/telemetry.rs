@@ -93,15 +93,21 @@ pub async fn access_log(
             state.metrics.observe_request("unmatched", 408, elapsed);
         }
         tracing::warn!(%method, status = 408, latency_ms = millis(elapsed), request_id = %id, "request timed out");
-        return Err(ApiError::new(
+        let problem = ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "REQUEST_TIMEOUT",
             format!(
                 "the request was not received and answered within {} s",
                 limit.as_secs()
             ),
-        )
-        .into());
+        );
+        let mut answer = actix_web::ResponseError::error_response(&problem);
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            answer
+                .headers_mut()
+                .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+        }
+        return Err(actix_web::error::InternalError::from_response(problem, answer).into());
     };
     let res = outcome?.map_into_boxed_body();
     Ok(finish(res, state.as_ref(), &method, &id, started))

@@ -157,7 +157,7 @@ async fn a_body_that_never_finishes_is_answered_408_within_the_request_timeout()
         let mut stream = std::net::TcpStream::connect(address).unwrap();
         stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
         stream
-            .write_all(b"POST /v1/decisions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"tenant\"")
+            .write_all(b"POST /v1/decisions HTTP/1.1\r\nhost: x\r\nx-request-id: slow-client-1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"tenant\"")
             .unwrap();
         let mut reply = vec![0; 4096];
         let n = stream.read(&mut reply).unwrap();
@@ -167,5 +167,6 @@ async fn a_body_that_never_finishes_is_answered_408_within_the_request_timeout()
     .unwrap();
     assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
     assert!(reply.contains("\"code\":\"REQUEST_TIMEOUT\""), "{reply}");
+    assert!(reply.contains("x-request-id: slow-client-1\r\n"), "{reply}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
