@@ -40,6 +40,7 @@ pub struct Metrics {
     tenant_decisions: IntCounterVec,
     activations: IntCounterVec,
     db_pool_wait: prometheus::Histogram,
+    ready: IntGaugeVec,
     /// Tenants that get their own label value; every other tenant counts as `other`.
     tenant_labels: std::sync::Arc<std::collections::HashSet<String>>,
 }
@@ -160,6 +161,13 @@ impl Metrics {
                 ),
                 &["kind", "outcome"],
             )?,
+            ready: IntGaugeVec::new(
+                Opts::new(
+                    "licet_ready",
+                    "1 when the readiness check passes, 0 when it fails, by check (database, policies, signer), as measured at this scrape; /readyz answers 503 when any is 0",
+                ),
+                &["check"],
+            )?,
             db_pool_wait: prometheus::Histogram::with_opts(
                 HistogramOpts::new(
                     "licet_db_pool_wait_seconds",
@@ -189,6 +197,7 @@ impl Metrics {
         r.register(Box::new(metrics.tenant_decisions.clone()))?;
         r.register(Box::new(metrics.activations.clone()))?;
         r.register(Box::new(metrics.db_pool_wait.clone()))?;
+        r.register(Box::new(metrics.ready.clone()))?;
         // CPU seconds, resident memory, open file descriptors, start time (Linux only).
         #[cfg(target_os = "linux")]
         r.register(Box::new(
@@ -327,6 +336,11 @@ impl Metrics {
         self.decision_log_dropped
             .with_label_values(&[cause])
             .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
+    }
+
+    /// Records whether one readiness check passed.
+    pub fn set_ready(&self, check: &str, ok: bool) {
+        self.ready.with_label_values(&[check]).set(i64::from(ok));
     }
 
     pub fn set_decision_log_queue(&self, depth: usize) {

@@ -279,6 +279,9 @@ async fn vault_stopped_mid_run_answers_503_promptly_and_signing_resumes_after_re
             "licet_sign_errors_total{backend=\"vault-transit\",cause=\"unreachable\"}"
         ) >= 2.0
     );
+    // The scrape ran the readiness checks itself: Prometheus sees the failing signer.
+    assert_eq!(metric(&metrics, "licet_ready{check=\"signer\"}"), 0.0);
+    assert_eq!(metric(&metrics, "licet_ready{check=\"database\"}"), 1.0);
 
     bao.restart();
     let started = Instant::now();
@@ -293,6 +296,8 @@ async fn vault_stopped_mid_run_answers_503_promptly_and_signing_resumes_after_re
     let jwks = app.get("/.well-known/jwks.json").await;
     assert_eq!(node_verify(&jwks.text, token).unwrap()["decision"], "allow");
     assert_eq!(app.get("/readyz").await.status, 200);
+    let metrics = app.get("/metrics").await.text;
+    assert_eq!(metric(&metrics, "licet_ready{check=\"signer\"}"), 1.0);
 }
 
 #[actix_web::test]

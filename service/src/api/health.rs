@@ -1,7 +1,7 @@
 //! Liveness, readiness and metrics.
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use crate::state::AppState;
 
@@ -12,6 +12,17 @@ pub async fn healthz() -> HttpResponse {
 
 /// Ready when the database answers, a policy bundle is active and the signer signs.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let (ready, body) = readiness(&state).await;
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// Runs the readiness checks, records each in `licet_ready`, and returns whether all pass with
+/// the body `/readyz` answers.
+async fn readiness(state: &AppState) -> (bool, Value) {
     // Reading the restore epoch is the database check: it answers, and it shows clients and
     // operators whether the database was restored from a backup.
     let epoch = state.db.run(crate::backup::restore_epoch).await;
@@ -42,22 +53,28 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             json!({ "ok": false, "backend": backend, "cause": err.cause(), "error": err.to_string() })
         }
     };
-    let ready = [&database, &policies, &signer]
-        .iter()
-        .all(|c| c["ok"] == true);
+    let checks = [
+        ("database", database),
+        ("policies", policies),
+        ("signer", signer),
+    ];
+    let mut ready = true;
+    for (name, check) in &checks {
+        let ok = check["ok"] == true;
+        state.metrics.set_ready(name, ok);
+        ready &= ok;
+    }
     let body = json!({
         "status": if ready { "ready" } else { "unready" },
-        "checks": { "database": database, "policies": policies, "signer": signer },
+        "checks": Map::from_iter(checks.map(|(name, check)| (name.to_string(), check))),
     });
-    if ready {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
-    }
+    (ready, body)
 }
 
-/// Prometheus text exposition.
+/// The Prometheus exposition. Each scrape runs the readiness checks, so `licet_ready` is
+/// current whether or not anything calls `/readyz`.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    readiness(&state).await;
     let (in_use, idle) = state.db.pool_state();
     state
         .metrics
