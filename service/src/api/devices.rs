@@ -79,6 +79,22 @@ pub async fn list_keys(
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next": next })))
 }
 
+/// `GET …/license-keys/{key}`: the key as its list shows it (its hint, never the key).
+pub async fn get_key(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    _query: web::Query<super::audit::NoQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = path.into_inner();
+    caller_for(&req, &state, &tenant, Role::Auditor)?;
+    let row = state
+        .db
+        .run(move |conn| activation::get_key(conn, &tenant, &id))
+        .await?;
+    Ok(HttpResponse::Ok().json(activation::key_json(&row)))
+}
+
 /// `POST …/license-keys`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
