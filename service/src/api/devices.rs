@@ -1,4 +1,4 @@
-//! Admin routes for a tenant's licence keys and devices: make and revoke keys, list devices
+//! Admin routes for a tenant's licence keys and devices: make, read and revoke keys, list devices
 //! with their history, deactivate, revoke and replace (transfer a seat to a new machine).
 //!
 //! Reads take an auditor or admin token, changes an admin token; a token limited to a tenant
@@ -39,8 +39,11 @@ fn actor(req: &HttpRequest, caller: Caller, note: ChangeNote) -> Actor {
     }
 }
 
+/// The time of a change, to the microsecond: what PostgreSQL stores, so that an answer shows
+/// the same `created_at` or `revoked_at` as a later read of the record.
 fn now() -> chrono::NaiveDateTime {
-    chrono::Utc::now().naive_utc()
+    use chrono::SubsecRound;
+    chrono::Utc::now().naive_utc().trunc_subsecs(6)
 }
 
 /// `GET …/license-keys?entitlement=&after=&limit=`
