@@ -574,6 +574,124 @@ async fn admin_routes_check_role_and_tenant_on_postgres() {
     admin_routes_check_role_and_tenant(Backend::Postgres).await;
 }
 
+/// The `Location` of a new licence key and of a new device answers GET with what was made: the
+/// key as its list shows it (its hint, never the key), the device with its history. Unknown
+/// keys and tenants are 404s naming them, and a token of another tenant is refused.
+async fn created_keys_and_devices_are_read_at_their_location(backend: Backend) {
+    let app = common::spawn_with_contract(backend).await;
+    let made = app
+        .post_as(
+            ADMIN_TOKEN,
+            "/v1/admin/tenants/acme/license-keys",
+            &json!({ "entitlement": "ent-two" }),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let id = made.body["id"].as_str().unwrap().to_string();
+    let location = made.location.clone().unwrap();
+    assert_eq!(
+        location,
+        format!("/v1/admin/tenants/acme/license-keys/{id}")
+    );
+    let key = made.body["key"].as_str().unwrap().to_string();
+
+    let read = app.get_as(AUDITOR_TOKEN, &location).await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert_eq!(read.body["id"], id.as_str());
+    assert_eq!(read.body["tenant"], "acme");
+    assert_eq!(read.body["entitlement"], "ent-two");
+    assert_eq!(read.body["status"], "active");
+    assert_eq!(read.body["hint"], made.body["hint"]);
+    assert_eq!(read.body["created_at"], made.body["created_at"]);
+    assert!(read.body.get("key").is_none(), "{}", read.text);
+    assert!(!read.text.contains(&key), "the key itself was shown again");
+    let list = app
+        .get_as(AUDITOR_TOKEN, "/v1/admin/tenants/acme/license-keys")
+        .await;
+    assert_eq!(list.body["items"], json!([read.body.clone()]));
+    let own = app.get_as(common::ACME_AUDITOR_TOKEN, &location).await;
+    assert_eq!((own.status, &own.body), (200, &read.body));
+
+    let revoked = app
+        .post_as(ADMIN_TOKEN, &format!("{location}/revoke"), &json!({}))
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    let read = app.get_as(AUDITOR_TOKEN, &location).await;
+    assert_eq!(read.body["status"], "revoked");
+    assert_eq!(read.body["revoked_at"], revoked.body["revoked_at"]);
+
+    let (key, _) = app.new_license_key("ent-two").await;
+    let first = activate(&app, &key, "sha256:aaaa").await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let device = app
+        .get_as(AUDITOR_TOKEN, first.location.as_deref().unwrap())
+        .await;
+    assert_eq!(device.status, 200, "{}", device.text);
+    assert_eq!(device.body["id"], first.body["device"]["id"]);
+    assert_eq!(device.body["fingerprint"], "sha256:aaaa");
+    assert_eq!(device.body["status"], "active");
+
+    for (path, code) in [
+        (
+            "/v1/admin/tenants/acme/license-keys/lk-nope",
+            "LICENSE_KEY_NOT_FOUND",
+        ),
+        (
+            "/v1/admin/tenants/nobody/license-keys/lk-nope",
+            "TENANT_NOT_FOUND",
+        ),
+        (
+            "/v1/admin/tenants/nobody/license-keys/lk-1",
+            "TENANT_NOT_FOUND",
+        ),
+    ] {
+        let missing = app.get_as(AUDITOR_TOKEN, path).await;
+        assert_eq!(
+            (missing.status, missing.body["code"].as_str()),
+            (404, Some(code)),
+            "{path}: {}",
+            missing.text
+        );
+    }
+    let nobody = app
+        .get_as(
+            AUDITOR_TOKEN,
+            &format!("/v1/admin/tenants/nobody/license-keys/{id}"),
+        )
+        .await;
+    assert_eq!(nobody.body["detail"], "no tenant `nobody`");
+    let other = app
+        .get_as(
+            common::ACME_AUDITOR_TOKEN,
+            &format!("/v1/admin/tenants/globex/license-keys/{id}"),
+        )
+        .await;
+    assert_eq!(
+        (other.status, other.body["code"].as_str()),
+        (403, Some("FORBIDDEN"))
+    );
+    assert_eq!(app.get(&location).await.status, 401);
+    let query = app
+        .get_as(AUDITOR_TOKEN, &format!("{location}?entitlement=ent-two"))
+        .await;
+    assert_eq!(
+        (query.status, query.body["code"].as_str()),
+        (400, Some("INVALID_QUERY")),
+        "{}",
+        query.text
+    );
+}
+
+#[actix_web::test]
+async fn created_keys_and_devices_are_read_at_their_location_on_sqlite() {
+    created_keys_and_devices_are_read_at_their_location(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn created_keys_and_devices_are_read_at_their_location_on_postgres() {
+    created_keys_and_devices_are_read_at_their_location(Backend::Postgres).await;
+}
+
 /// The licence-file routes refuse a body as the OpenAPI document says: 400, 413, 415 and 422.
 #[actix_web::test]
 async fn licence_file_routes_refuse_bodies_they_cannot_read() {

@@ -531,6 +531,145 @@ async fn tokens_are_held_to_their_role_and_tenant_on_postgres() {
     tokens_are_held_to_their_role_and_tenant(spawn(Backend::Postgres)).await;
 }
 
+/// GET of `path` with the auditor token: 200, and the body.
+async fn read(app: &TestApp, path: &str) -> Value {
+    let answer = app.get_as(AUDITOR_TOKEN, path).await;
+    assert_eq!(answer.status, 200, "GET {path}: {}", answer.text);
+    answer.body
+}
+
+/// Every `Location` a creation answers can be read with GET, and shows what was created; an
+/// unknown tenant or record is a 404 naming which, and a token of another tenant is refused.
+async fn every_created_record_is_read_at_its_location(app: TestApp) {
+    catalogue(&app).await;
+    assert_eq!(read(&app, &format!("{T}/acme")).await["id"], "acme");
+    assert_eq!(read(&app, "/v1/admin/products/sim").await["id"], "sim");
+
+    let feature = app
+        .post_as(
+            ADMIN_TOKEN,
+            "/v1/admin/products/sim/features",
+            &json!({ "id": "sim.mesh", "name": "Mesh" }),
+        )
+        .await;
+    assert_eq!(feature.status, 201, "{}", feature.text);
+    let product = read(&app, feature.location.as_deref().unwrap()).await;
+    assert!(
+        product["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "sim.mesh"),
+        "{product}"
+    );
+
+    let body = json!({ "id": "u-4", "display_name": "Ada", "email": "ada@example.com" });
+    let user = app
+        .post_as(ADMIN_TOKEN, &format!("{T}/acme/users"), &body)
+        .await;
+    assert_eq!(user.status, 201, "{}", user.text);
+    let location = user.location.clone().unwrap();
+    assert_eq!(location, format!("{T}/acme/users/u-4"));
+    let shown = read(&app, &location).await;
+    assert_eq!(shown, user.body);
+    assert_eq!(
+        (&shown["id"], &shown["display_name"], &shown["email"]),
+        (&json!("u-4"), &json!("Ada"), &json!("ada@example.com"))
+    );
+    assert_eq!(shown["status"], "active");
+    let users = read(&app, &format!("{T}/acme/users")).await;
+    assert_eq!(users["items"][3], shown);
+
+    let made = app
+        .post_as(
+            ADMIN_TOKEN,
+            &format!("{T}/acme/entitlements"),
+            &entitlement("e-1", 2),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let shown = read(&app, made.location.as_deref().unwrap()).await;
+    assert_eq!((&shown["id"], &shown["seats"]), (&json!("e-1"), &json!(2)));
+
+    let seats = format!("{T}/acme/entitlements/e-1/seats");
+    let seat = app
+        .post_as(ADMIN_TOKEN, &seats, &json!({ "user": "u-4" }))
+        .await;
+    assert_eq!(seat.status, 201, "{}", seat.text);
+    let location = seat.location.clone().unwrap();
+    assert_eq!(location, format!("{seats}/u-4"));
+    let shown = read(&app, &location).await;
+    assert_eq!(shown, seat.body);
+    assert_eq!(shown["user"], "u-4");
+    assert!(shown["assigned_at"].is_string(), "{shown}");
+    assert_eq!(read(&app, &seats).await["items"], json!([shown.clone()]));
+
+    // A token limited to acme reads acme's records and no other tenant's.
+    let own = app.get_as(ACME_AUDITOR_TOKEN, &location).await;
+    assert_eq!((own.status, &own.body), (200, &shown));
+    let own = app
+        .get_as(ACME_AUDITOR_TOKEN, &format!("{T}/acme/users/u-4"))
+        .await;
+    assert_eq!(own.status, 200, "{}", own.text);
+    for path in [
+        format!("{T}/globex/users/u-4"),
+        format!("{T}/globex/entitlements/e-1/seats/u-4"),
+    ] {
+        let other = app.get_as(ACME_AUDITOR_TOKEN, &path).await;
+        assert_eq!(
+            (other.status, other.body["code"].as_str()),
+            (403, Some("FORBIDDEN")),
+            "{path}"
+        );
+    }
+
+    // A seat given back is gone from its address.
+    let released = app
+        .send_as("DELETE", ADMIN_TOKEN, &location, &json!({}))
+        .await;
+    assert_eq!(released.status, 204, "{}", released.text);
+
+    for (path, code) in [
+        (format!("{T}/acme/users/nobody"), "USER_NOT_FOUND"),
+        (format!("{T}/nobody/users/u-4"), "TENANT_NOT_FOUND"),
+        (format!("{seats}/u-4"), "SEAT_NOT_FOUND"),
+        (format!("{seats}/u-1"), "SEAT_NOT_FOUND"),
+        (
+            format!("{T}/acme/entitlements/nope/seats/u-4"),
+            "ENTITLEMENT_NOT_FOUND",
+        ),
+        (
+            format!("{T}/nobody/entitlements/e-1/seats/u-4"),
+            "TENANT_NOT_FOUND",
+        ),
+    ] {
+        let missing = app.get_as(AUDITOR_TOKEN, &path).await;
+        assert_eq!(
+            (missing.status, missing.body["code"].as_str()),
+            (404, Some(code)),
+            "{path}: {}",
+            missing.text
+        );
+    }
+    let query = app
+        .get_as(AUDITOR_TOKEN, &format!("{T}/acme/users/u-4?limit=1"))
+        .await;
+    assert_eq!(
+        (query.status, query.body["code"].as_str()),
+        (400, Some("INVALID_QUERY"))
+    );
+}
+
+#[actix_web::test]
+async fn every_created_record_is_read_at_its_location_on_sqlite() {
+    every_created_record_is_read_at_its_location(spawn(Backend::Sqlite)).await;
+}
+
+#[actix_web::test]
+async fn every_created_record_is_read_at_its_location_on_postgres() {
+    every_created_record_is_read_at_its_location(spawn(Backend::Postgres)).await;
+}
+
 /// `acme` with entitlement `e-1` (prod only) and approval switched on.
 async fn approval_required(app: &TestApp) {
     catalogue(app).await;

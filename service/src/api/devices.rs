@@ -1,4 +1,4 @@
-//! Admin routes for a tenant's licence keys and devices: make and revoke keys, list devices
+//! Admin routes for a tenant's licence keys and devices: make, read and revoke keys, list devices
 //! with their history, deactivate, revoke and replace (transfer a seat to a new machine).
 //!
 //! Reads take an auditor or admin token, changes an admin token; a token limited to a tenant
@@ -39,8 +39,11 @@ fn actor(req: &HttpRequest, caller: Caller, note: ChangeNote) -> Actor {
     }
 }
 
+/// The time of a change, to the microsecond: what PostgreSQL stores, so that an answer shows
+/// the same `created_at` or `revoked_at` as a later read of the record.
 fn now() -> chrono::NaiveDateTime {
-    chrono::Utc::now().naive_utc()
+    use chrono::SubsecRound;
+    chrono::Utc::now().naive_utc().trunc_subsecs(6)
 }
 
 /// `GET …/license-keys?entitlement=&after=&limit=`
@@ -77,6 +80,22 @@ pub async fn list_keys(
     let next = next_after(&rows, page, |r| r.id.clone());
     let items: Vec<Value> = rows.iter().map(activation::key_json).collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next": next })))
+}
+
+/// `GET …/license-keys/{key}`: the key as its list shows it (its hint, never the key).
+pub async fn get_key(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    _query: web::Query<super::audit::NoQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = path.into_inner();
+    caller_for(&req, &state, &tenant, Role::Auditor)?;
+    let row = state
+        .db
+        .run(move |conn| activation::get_key(conn, &tenant, &id))
+        .await?;
+    Ok(HttpResponse::Ok().json(activation::key_json(&row)))
 }
 
 /// `POST …/license-keys`

@@ -49,6 +49,7 @@ fn register(cfg: &mut web::ServiceConfig) -> Vec<(String, Vec<&'static str>)> {
         Route::new(&format!("{t}/users"))
             .get(users::list_users)
             .post(users::create_user),
+        Route::new(&format!("{t}/users/{{user}}")).get(users::get_user),
         Route::new(&format!("{t}/entitlements"))
             .get(entitlements::list_entitlements)
             .post(entitlements::create_entitlement),
@@ -58,7 +59,9 @@ fn register(cfg: &mut web::ServiceConfig) -> Vec<(String, Vec<&'static str>)> {
         Route::new(&format!("{e}/seats"))
             .get(seats::list_seats)
             .post(seats::assign_seat),
-        Route::new(&format!("{e}/seats/{{user}}")).delete(seats::release_seat),
+        Route::new(&format!("{e}/seats/{{user}}"))
+            .get(seats::get_seat)
+            .delete(seats::release_seat),
         Route::new("/v1/admin/products")
             .get(products::list_products)
             .post(products::create_product),
@@ -75,6 +78,7 @@ fn register(cfg: &mut web::ServiceConfig) -> Vec<(String, Vec<&'static str>)> {
         Route::new(&format!("{t}/license-keys"))
             .get(devices::list_keys)
             .post(devices::create_key),
+        Route::new(&format!("{t}/license-keys/{{key}}")).get(devices::get_key),
         Route::new(&format!("{t}/license-keys/{{key}}/revoke")).post(devices::revoke_key),
         Route::new(&format!("{t}/devices")).get(devices::list_devices),
         Route::new(&format!("{t}/devices/{{device}}")).get(devices::get_device),

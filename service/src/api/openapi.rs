@@ -141,6 +141,69 @@ mod tests {
         }
     }
 
+    /// Where a 201 answer's `Location` points when it is not the created record's own path
+    /// under the path the operation was posted to: a feature belongs to its product, and an
+    /// activation registers a device that the admin API reads.
+    const LOCATION_ELSEWHERE: [(&str, &str); 3] = [
+        (
+            "/v1/admin/products/{product}/features",
+            "/v1/admin/products/{product}",
+        ),
+        (
+            "/v1/activations",
+            "/v1/admin/tenants/{tenant}/devices/{device}",
+        ),
+        (
+            "/v1/activations/offline",
+            "/v1/admin/tenants/{tenant}/devices/{device}",
+        ),
+    ];
+
+    /// Every `Location` a creation answers can be read back with GET: for a POST to `X` that
+    /// answers 201, `X/{id}` has a GET operation (or the path [`LOCATION_ELSEWHERE`] names);
+    /// a 202 names a pending change, `/v1/admin/changes/{id}`.
+    #[test]
+    fn every_created_location_answers_get() {
+        let doc = document();
+        let paths = doc["paths"].as_object().unwrap();
+        let readable = |path: &str| {
+            paths
+                .get(path)
+                .is_some_and(|item| item.get("get").is_some())
+        };
+        let mut checked = 0;
+        for (path, item) in paths {
+            for method in METHODS {
+                let Some(op) = item.get(method) else { continue };
+                if op["responses"].get("202").is_some() {
+                    assert!(readable("/v1/admin/changes/{id}"), "{method} {path}: 202");
+                }
+                if op["responses"].get("201").is_none() {
+                    continue;
+                }
+                assert_eq!(method, "post", "{path}: a 201 from {method}");
+                checked += 1;
+                if let Some((_, target)) = LOCATION_ELSEWHERE.iter().find(|(p, _)| p == path) {
+                    assert!(readable(target), "POST {path}: no GET {target}");
+                    continue;
+                }
+                let record: Vec<&String> = paths
+                    .keys()
+                    .filter(|p| {
+                        p.strip_prefix(path.as_str())
+                            .and_then(|rest| rest.strip_prefix("/{"))
+                            .is_some_and(|rest| rest.ends_with('}') && !rest.contains('/'))
+                    })
+                    .collect();
+                assert!(
+                    record.iter().any(|p| readable(p)),
+                    "POST {path} answers 201 but no `{path}/{{id}}` answers GET"
+                );
+            }
+        }
+        assert!(checked >= 9, "only {checked} creations were checked");
+    }
+
     /// The `Problem` schema names every member a problem body can carry.
     #[actix_web::test]
     async fn the_problem_schema_names_every_member_the_server_sends() {

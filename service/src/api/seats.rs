@@ -62,6 +62,23 @@ pub async fn assign_seat(
     Ok(created(location, seat))
 }
 
+/// `GET …/seats/{user}`: the seat as its list shows it.
+pub async fn get_seat(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    _query: web::Query<super::audit::NoQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state.config.access, Role::Auditor)?;
+    let (tenant, entitlement, user) = path.into_inner();
+    may_touch(&caller, &tenant)?;
+    let seat = state
+        .db
+        .run(move |conn| seats::get(conn, &tenant, &entitlement, &user))
+        .await?;
+    Ok(HttpResponse::Ok().json(seat))
+}
+
 /// `DELETE …/seats/{user}`: 204; an optional body gives `reason` and `ticket`.
 pub async fn release_seat(
     req: HttpRequest,

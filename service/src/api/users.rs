@@ -1,4 +1,4 @@
-//! `/v1/admin/tenants/{tenant}/users`: a tenant's users.
+//! `/v1/admin/tenants/{tenant}/users`: a tenant's users, one at a time or as a list.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value};
@@ -27,6 +27,23 @@ pub async fn list_users(
         .run(move |conn| users::list(conn, &tenant, &p))
         .await?;
     Ok(list(&items, &page, |u| u.id.clone()))
+}
+
+/// `GET /v1/admin/tenants/{tenant}/users/{user}`: the user as its list shows it.
+pub async fn get_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    _query: web::Query<super::audit::NoQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authorize(&req, &state.config.access, Role::Auditor)?;
+    let (tenant, id) = path.into_inner();
+    may_touch(&caller, &tenant)?;
+    let view = state
+        .db
+        .run(move |conn| users::find(conn, &tenant, &id))
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// `POST /v1/admin/tenants/{tenant}/users`: 201 with the user and its address.

@@ -72,6 +72,29 @@ pub fn key_json(row: &LicenseKeyRow) -> Value {
     })
 }
 
+/// The key `id` of `tenant`; a tenant that does not exist is named as such.
+pub fn get_key(
+    conn: &mut DbConnection,
+    tenant: &str,
+    id: &str,
+) -> Result<LicenseKeyRow, LicensingError> {
+    let found: Option<LicenseKeyRow> = license_keys::table
+        .find((tenant, id))
+        .select(LicenseKeyRow::as_select())
+        .first(conn)
+        .optional()?;
+    match found {
+        Some(row) => Ok(row),
+        None => {
+            known_tenant(conn, tenant)?;
+            Err(LicensingError::NotFound {
+                code: "LICENSE_KEY_NOT_FOUND",
+                message: format!("tenant `{tenant}` has no licence key `{id}`"),
+            })
+        }
+    }
+}
+
 /// Revokes a key: it activates nothing more, and its files appear on the revocation list.
 pub fn revoke_key(
     conn: &mut DbConnection,
@@ -80,18 +103,7 @@ pub fn revoke_key(
     actor: &Actor,
     now: NaiveDateTime,
 ) -> Result<LicenseKeyRow, LicensingError> {
-    let found: Option<LicenseKeyRow> = license_keys::table
-        .find((tenant, id))
-        .select(LicenseKeyRow::as_select())
-        .first(conn)
-        .optional()?;
-    let Some(row) = found else {
-        known_tenant(conn, tenant)?;
-        return Err(LicensingError::NotFound {
-            code: "LICENSE_KEY_NOT_FOUND",
-            message: format!("tenant `{tenant}` has no licence key `{id}`"),
-        });
-    };
+    let row = get_key(conn, tenant, id)?;
     if row.status == "revoked" {
         return Err(LicensingError::Conflict(format!(
             "licence key `{id}` is already revoked"

@@ -14,7 +14,7 @@ mod lifecycle;
 mod revocation_list;
 
 pub use activate::{activate, find_key, mask, refresh};
-pub use key_records::{create_key, key_json, list_keys, revoke_key};
+pub use key_records::{create_key, get_key, key_json, list_keys, revoke_key};
 pub use lifecycle::{
     DeviceFilter, Replacement, TransferLimit, device_with_history, list_devices, replace,
     set_status,

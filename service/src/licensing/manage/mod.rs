@@ -16,7 +16,7 @@ pub mod users;
 
 use std::fmt;
 
-use chrono::{NaiveDateTime, Utc};
+use chrono::{NaiveDateTime, SubsecRound, Utc};
 
 use crate::audit::events::{self, NewEvent};
 use crate::db::{DbConnection, DbError};
@@ -59,8 +59,10 @@ fn change_log() -> ChangeLog {
     }
 }
 
+/// The time of a change, to the microsecond: what PostgreSQL stores, so that an answer shows
+/// the same time as a later read of the record.
 fn now() -> NaiveDateTime {
-    Utc::now().naive_utc()
+    Utc::now().naive_utc().trunc_subsecs(6)
 }
 
 /// What kind of record a problem is about.

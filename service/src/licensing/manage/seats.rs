@@ -50,6 +50,21 @@ pub fn list(
     Ok(query.load(conn)?.into_iter().map(Into::into).collect())
 }
 
+/// The seat `user` holds on an entitlement; `NotFound` naming the tenant, the entitlement or
+/// the seat, whichever is missing.
+pub fn get(
+    conn: &mut DbConnection,
+    tenant: &str,
+    entitlement: &str,
+    user: &str,
+) -> Result<SeatView, ManageError> {
+    entitlements::find(conn, tenant, entitlement)?;
+    match find(conn, tenant, entitlement, user)? {
+        Some(row) => Ok(row.into()),
+        None => Err(ManageError::not_found(Kind::Seat, user)),
+    }
+}
+
 fn find(
     conn: &mut DbConnection,
     tenant: &str,

@@ -55,6 +55,17 @@ pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Option<Use
     Ok(with_roles(conn, tenant, row.into_iter().collect())?.pop())
 }
 
+/// One user of `tenant`; `NotFound` naming the tenant when it does not exist, else the user.
+pub fn find(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<UserView, ManageError> {
+    match get(conn, tenant, id)? {
+        Some(view) => Ok(view),
+        None => {
+            tenants::require_approval(conn, tenant)?;
+            Err(ManageError::not_found(Kind::User, id))
+        }
+    }
+}
+
 fn with_roles(
     conn: &mut DbConnection,
     tenant: &str,
