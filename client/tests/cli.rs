@@ -3,14 +3,13 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use common::{KID, b64, fixture, sign, sign_with_header, stderr};
+use common::{KID, b64, fixture, run, sign, sign_with_header, stderr};
 
 const IAT: i64 = 1_767_225_600;
 const EXP: i64 = IAT + 300;
@@ -36,29 +35,12 @@ fn claims() -> Value {
 
 /// Runs `licet-client verify --jwks <fixture> <extra...>` with optional stdin.
 fn run_verify(extra: &[&str], stdin: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_licet-client"));
-    command
-        .arg("verify")
-        .arg("--jwks")
-        .arg(&fixture().jwks_path)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-    let mut child = command.spawn().unwrap();
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    child.wait_with_output().unwrap()
+    let jwks = fixture().jwks_path.to_str().unwrap();
+    let args: Vec<&str> = ["verify", "--jwks", jwks]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    run(&args, stdin)
 }
 
 #[test]
