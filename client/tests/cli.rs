@@ -117,6 +117,17 @@ fn licence_file_given_as_a_decision_exits_12() {
          and revocation lists with `licet-client license verify` and `licet-client revocations \
          verify`\n"
     );
+
+    // The armoured form, as licet hands licence files out, is refused the same way.
+    let armoured = licet_client::armor(licet_client::ArmorKind::License, &sign(&licence), &[]);
+    let output = run_verify(&["--now", &now, "-"], Some(&armoured));
+    assert_eq!(output.status.code(), Some(12), "{}", stderr(&output));
+    assert!(
+        stderr(&output)
+            .starts_with("error: wrong kind of token: expected a decision, found `LICET LICENSE`"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]

@@ -6,8 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow};
 use licet_client::{
-    ActivationRequest, Jwks, LicenseCheck, LicenseKey, StateDir, TrustedKeys, machine_fingerprint,
-    verify_decision, verify_license, verify_revocations,
+    ActivationRequest, Jwks, LicenseCheck, LicenseKey, StateDir, TrustedKeys, VerifyError,
+    machine_fingerprint, verify_decision, verify_license, verify_revocations,
 };
 use serde::Serialize;
 
@@ -22,6 +22,16 @@ const HOSTNAME_FILES: [&str; 2] = ["/proc/sys/kernel/hostname", "/etc/hostname"]
 
 pub fn verify(args: &VerifyArgs) -> Result<(), Failure> {
     let token = read_argument_or_stdin(&args.token).map_err(Failure::Io)?;
+    // Decisions are never armoured: an armoured file is a licence file or revocation list.
+    if let Some(label) = token.lines().find_map(|line| {
+        let label = line
+            .trim()
+            .strip_prefix("-----BEGIN ")?
+            .strip_suffix("-----")?;
+        Some(label.to_owned())
+    }) {
+        return Err(Failure::Verify(VerifyError::WrongKind(label)));
+    }
     let jwks = Jwks::load(&args.jwks).map_err(Failure::setup)?;
     let now = args.now.resolve()?;
     let claims = verify_decision(&token, &jwks, now).map_err(Failure::Verify)?;

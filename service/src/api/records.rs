@@ -84,10 +84,19 @@ fn with_notes(message: String) -> String {
     if !message.starts_with("unknown field") {
         return message;
     }
-    if let Some((head, expected)) = message.split_once(", expected one of ") {
-        format!("{head}, expected one of {expected}, `reason`, `ticket`")
-    } else if let Some((head, expected)) = message.split_once(", expected ") {
-        format!("{head}, expected one of {expected}, `reason`, `ticket`")
+    // serde lists one field as "expected `a`", two as "expected `a` or `b`", more as
+    // "expected one of `a`, `b`, `c`"; every form becomes the last.
+    let expected = |fields: &str| fields.replace("` or `", "`, `");
+    if let Some((head, fields)) = message.split_once(", expected one of ") {
+        format!(
+            "{head}, expected one of {}, `reason`, `ticket`",
+            expected(fields)
+        )
+    } else if let Some((head, fields)) = message.split_once(", expected ") {
+        format!(
+            "{head}, expected one of {}, `reason`, `ticket`",
+            expected(fields)
+        )
     } else if let Some(head) = message.strip_suffix(", there are no fields") {
         format!("{head}, expected one of `reason`, `ticket`")
     } else {
@@ -246,6 +255,22 @@ mod tests {
             err.detail,
             "the request does not have the expected shape: unknown field `extra`, expected one \
              of `id`, `seats`, `min_version`, `reason`, `ticket`"
+        );
+    }
+
+    #[test]
+    fn one_or_two_expected_fields_read_like_many() {
+        assert_eq!(
+            with_notes("unknown field `bogus`, expected `id` or `name`".into()),
+            "unknown field `bogus`, expected one of `id`, `name`, `reason`, `ticket`"
+        );
+        assert_eq!(
+            with_notes("unknown field `bogus`, expected `id`".into()),
+            "unknown field `bogus`, expected one of `id`, `reason`, `ticket`"
+        );
+        assert_eq!(
+            with_notes("unknown field `bogus`, there are no fields".into()),
+            "unknown field `bogus`, expected one of `reason`, `ticket`"
         );
     }
 
