@@ -222,7 +222,23 @@ pub fn object<T: serde::de::DeserializeOwned>(
 ) -> Result<T, ApiError> {
     let value = serde_json::Value::Object(body.into_inner());
     refuse_nul(&value)?;
-    serde_json::from_value(value).map_err(invalid_shape)
+    from_json(value).map_err(invalid_shape)
+}
+
+/// Reads a JSON value as `T`; an error names the field it concerns (`seats: invalid type:
+/// string "5", expected i64`), which serde's own message leaves out for mistyped values.
+pub fn from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner().to_string();
+        // An unknown field of the body itself is named by serde's message already.
+        let top_level = !path.contains(['.', '[']);
+        if path == "." || (top_level && inner.starts_with("unknown field")) {
+            inner
+        } else {
+            format!("`{path}`: {inner}")
+        }
+    })
 }
 
 /// Refuses a NUL character anywhere in a JSON body (a key or a string): no field holds one,

@@ -41,8 +41,7 @@ pub fn noted<T: DeserializeOwned>(
     };
     let reason = text("reason")?;
     let ticket = text("ticket")?;
-    let body = serde_json::from_value(Value::Object(fields))
-        .map_err(|e| invalid_shape(with_notes(e.to_string())))?;
+    let body = super::from_json(Value::Object(fields)).map_err(|e| invalid_shape(with_notes(e)))?;
     Ok(Noted {
         body,
         reason,
@@ -255,6 +254,18 @@ mod tests {
             err.detail,
             "the request does not have the expected shape: unknown field `extra`, expected one \
              of `id`, `seats`, `min_version`, `reason`, `ticket`"
+        );
+    }
+
+    #[test]
+    fn a_mistyped_value_names_its_field() {
+        let err = noted::<Body>(json(serde_json::json!({ "id": "e1", "seats": "5" })))
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.detail,
+            "the request does not have the expected shape: `seats`: invalid type: string \"5\", \
+             expected i64"
         );
     }
 
