@@ -398,9 +398,7 @@ fn request_id(req: &HttpRequest) -> Option<String> {
     req.extensions().get::<RequestId>().map(|r| r.0.clone())
 }
 
-fn now() -> chrono::NaiveDateTime {
-    Utc::now().naive_utc()
-}
+use crate::db::now;
 
 fn timestamp(unix: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(unix, 0)

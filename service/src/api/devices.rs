@@ -39,12 +39,7 @@ fn actor(req: &HttpRequest, caller: Caller, note: ChangeNote) -> Actor {
     }
 }
 
-/// The time of a change, to the microsecond: what PostgreSQL stores, so that an answer shows
-/// the same `created_at` or `revoked_at` as a later read of the record.
-fn now() -> chrono::NaiveDateTime {
-    use chrono::SubsecRound;
-    chrono::Utc::now().naive_utc().trunc_subsecs(6)
-}
+use crate::db::now;
 
 /// `GET …/license-keys?entitlement=&after=&limit=`
 #[derive(Debug, Deserialize)]

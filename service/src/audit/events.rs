@@ -8,7 +8,7 @@
 //! shorter chain that still verifies: compare the head hash `licet audit verify` prints with one
 //! kept elsewhere to notice that.
 
-use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
@@ -129,7 +129,7 @@ pub fn append(conn: &mut DbConnection, events: &[NewEvent]) -> Result<(), DbErro
         .first(conn)
         .optional()?
         .unwrap_or_else(|| GENESIS.to_string());
-    let now = Utc::now().naive_utc().trunc_subsecs(6);
+    let now = crate::db::now();
     for event in events {
         let json = |v: &Option<Value>| v.as_ref().map(Value::to_string);
         let mut row = AuditEventRow {

@@ -327,7 +327,7 @@ async fn load_demo(app: &Application) -> anyhow::Result<()> {
                     "acme",
                     "ent-acme-cad",
                     &actor,
-                    chrono::Utc::now().naive_utc(),
+                    crate::db::now(),
                 )
             })
         })

@@ -14,6 +14,14 @@ pub use connection::{
     Backend, ConnectionManager, DbConnection, redact as connection_redacted, write_transaction,
 };
 
+/// The current time as licet stores it: UTC, to the microsecond, which is all PostgreSQL keeps.
+/// Every write takes its time from here, so that an answer shows the same time as a later read
+/// of the record, on either backend.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::SubsecRound;
+    chrono::Utc::now().naive_utc().trunc_subsecs(6)
+}
+
 /// A pool of database connections.
 pub type Pool = r2d2::Pool<ConnectionManager>;
 

@@ -83,7 +83,7 @@ pub fn record_activation(
         if latest.as_deref() == Some(version.as_str()) {
             return Ok(false);
         }
-        let now = Utc::now().naive_utc();
+        let now = crate::db::now();
         let stored = policy_versions::table
             .find(&version)
             .select(policy_versions::version)

@@ -13,7 +13,6 @@ pub(crate) mod write;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::events;
@@ -306,7 +305,7 @@ fn validate_and_write(
         });
     }
     let mut log = write::ChangeLog::default();
-    let summary = write::write(conn, data, Utc::now().naive_utc(), &mut log)?;
+    let summary = write::write(conn, data, crate::db::now(), &mut log)?;
     for event in &mut log.events {
         event.actor = actor.to_string();
         event.reason = Some(format!("import of {file}"));

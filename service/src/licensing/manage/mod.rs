@@ -16,7 +16,7 @@ pub mod users;
 
 use std::fmt;
 
-use chrono::{NaiveDateTime, SubsecRound, Utc};
+use chrono::NaiveDateTime;
 
 use crate::audit::events::{self, NewEvent};
 use crate::db::{DbConnection, DbError};
@@ -59,11 +59,7 @@ fn change_log() -> ChangeLog {
     }
 }
 
-/// The time of a change, to the microsecond: what PostgreSQL stores, so that an answer shows
-/// the same time as a later read of the record.
-fn now() -> NaiveDateTime {
-    Utc::now().naive_utc().trunc_subsecs(6)
-}
+use crate::db::now;
 
 /// What kind of record a problem is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
